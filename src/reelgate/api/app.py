@@ -1,0 +1,48 @@
+"""The application factory: routes, the one error handler, and the lifespan that starts background work."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from reelgate.api import elements, system, tasks
+from reelgate.api.context import ApiContext
+from reelgate.api.http import error_response
+from reelgate.errors import ApiError, InvalidRequest, NotFound
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        return error_response(NotFound(f"no route {request.method} {request.url.path}", code="route_not_found"))
+    if exc.status_code == 405:
+        err = ApiError(f"method {request.method} is not allowed on {request.url.path}", code="method_not_allowed")
+        err.status, err.type = 405, "invalid_request_error"
+        return error_response(err)
+    return error_response(InvalidRequest(str(exc.detail)))
+
+
+def create_app(ctx: ApiContext) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        for start in ctx.on_startup:
+            await start()
+        try:
+            yield
+        finally:
+            ctx.shutting_down = True
+            for stop in ctx.on_shutdown:
+                await stop()
+
+    app = Starlette(
+        routes=[*tasks.routes(ctx), *elements.routes(ctx), *system.routes(ctx)],
+        exception_handlers={HTTPException: _http_error},
+        lifespan=lifespan,
+    )
+    app.state.ctx = ctx
+    return app

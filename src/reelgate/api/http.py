@@ -1,0 +1,95 @@
+"""Request and response helpers shared by every route: orjson bodies, bounded JSON reads, the error body."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from reelgate.errors import ApiError, InvalidRequest, RequestTooLarge, ServiceUnavailable, StoreUnavailable
+
+log = logging.getLogger("reelgate.api")
+Endpoint = Callable[[Request], Awaitable[Response]]
+MAX_JSON_DEPTH = 32
+
+
+class JSON(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def error_response(exc: ApiError) -> Response:
+    return JSON(exc.body(), status_code=exc.status, headers=exc.headers or None)
+
+
+def _depth(value: Any, limit: int) -> int:
+    stack = [(value, 1)]
+    deepest = 0
+    while stack:
+        node, level = stack.pop()
+        deepest = max(deepest, level)
+        if level > limit:
+            return level
+        if isinstance(node, dict):
+            stack.extend((v, level + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, level + 1) for v in node)
+    return deepest
+
+
+async def read_json_object(request: Request, max_bytes: int) -> dict[str, Any]:
+    """The body as a JSON object, refused early when it is too big, too deep or not an object."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise RequestTooLarge(f"request body is larger than the {max_bytes} byte limit")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise RequestTooLarge(f"request body is larger than the {max_bytes} byte limit")
+        chunks.append(chunk)
+    try:
+        body = orjson.loads(b"".join(chunks))
+    except orjson.JSONDecodeError:
+        raise InvalidRequest("request body is not valid JSON", code="invalid_json") from None
+    if not isinstance(body, dict):
+        raise InvalidRequest("request body must be a JSON object", code="invalid_json")
+    if _depth(body, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+        raise InvalidRequest(f"request body is nested deeper than {MAX_JSON_DEPTH} levels", code="invalid_json")
+    return body
+
+
+def guarded(endpoint: Endpoint) -> Endpoint:
+    """Turn every failure of an endpoint into the contract's error body; never leak a stack trace."""
+
+    async def wrapper(request: Request) -> Response:
+        try:
+            return await endpoint(request)
+        except ApiError as exc:
+            return error_response(exc)
+        except StoreUnavailable as exc:
+            log.warning("store unavailable", extra={"error": str(exc)})
+            return error_response(ServiceUnavailable("the service is temporarily unavailable; retry shortly",
+                                                     headers={"Retry-After": "1"}))  # fmt: skip
+        except Exception:
+            log.exception("unhandled error", extra={"path": request.url.path})
+            return error_response(ApiError("an internal error occurred; it has been logged"))
+
+    wrapper.__name__ = endpoint.__name__
+    wrapper.__doc__ = endpoint.__doc__
+    return wrapper
+
+
+def query_int(request: Request, name: str, default: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit():
+        raise InvalidRequest(f"{name} must be a positive integer", param=name)
+    return int(raw)

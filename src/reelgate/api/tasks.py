@@ -1,0 +1,86 @@
+"""Task routes: submit, query (the hottest route), list, cancel and the callback delivery log."""
+
+from __future__ import annotations
+
+import time
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from reelgate.api.context import ApiContext
+from reelgate.api.http import JSON, guarded, query_int, read_json_object
+from reelgate.domain import STATUSES
+from reelgate.errors import InvalidRequest, ServiceUnavailable
+from reelgate.service import Submission
+from reelgate.store.accounts import KeyOwner
+
+
+async def _owner(ctx: ApiContext, request: Request) -> KeyOwner:
+    owner = await ctx.keys.owner(request.headers.get("authorization"))
+    per_minute = owner.rate_limit_per_minute
+    await ctx.limiter.check(
+        owner.key_id, ctx.service.settings.rate_limit_per_minute if per_minute is None else per_minute
+    )
+    return owner
+
+
+def routes(ctx: ApiContext) -> list[Route]:
+    service, metrics = ctx.service, ctx.metrics
+    submit_latency = metrics.request_latency.labels("submit", "any")
+    query_latency = metrics.request_latency.labels("get_task", "any")
+
+    @guarded
+    async def submit(request: Request) -> Response:
+        started = time.perf_counter()
+        if ctx.shutting_down:
+            raise ServiceUnavailable("the service is shutting down; retry on another instance",
+                                     headers={"Retry-After": "1"})  # fmt: skip
+        owner = await _owner(ctx, request)
+        body = await read_json_object(request, service.settings.max_body_bytes)
+        key = request.headers.get("idempotency-key")
+        task = await service.submit(Submission(body=body, owner=owner, idempotency_key=key))
+        metrics.tasks_submitted.labels(task.model).inc()
+        submit_latency.observe(time.perf_counter() - started)
+        return JSON(task.public())
+
+    @guarded
+    async def get_task(request: Request) -> Response:
+        started = time.perf_counter()
+        owner = await _owner(ctx, request)
+        task = await service.get(request.path_params["task_id"], owner)
+        query_latency.observe(time.perf_counter() - started)
+        return JSON(task.public())
+
+    @guarded
+    async def list_tasks(request: Request) -> Response:
+        owner = await _owner(ctx, request)
+        q = request.query_params
+        status = q.get("status", "")
+        if status and status not in STATUSES:
+            raise InvalidRequest(f"status must be one of {', '.join(STATUSES)}", param="status")
+        limit = query_int(request, "limit", 20)
+        tasks = await service.list_tasks(owner, status=status, model=q.get("model", ""), after=q.get("after", ""),
+                                         limit=limit + 1)  # fmt: skip
+        page = tasks[: max(1, min(limit, 100))]
+        return JSON({"object": "list", "data": [t.public() for t in page], "has_more": len(tasks) > len(page),
+                     "last_id": page[-1].id if page else None})  # fmt: skip
+
+    @guarded
+    async def cancel(request: Request) -> Response:
+        owner = await _owner(ctx, request)
+        task = await service.cancel(request.path_params["task_id"], owner)
+        return JSON(task.public())
+
+    @guarded
+    async def callbacks(request: Request) -> Response:
+        owner = await _owner(ctx, request)
+        return JSON(await service.callbacks(request.path_params["task_id"], owner))
+
+    return [
+        Route("/v1/videos/generations", submit, methods=["POST"]),
+        Route("/v1/tasks", list_tasks, methods=["GET"]),
+        Route("/v1/tasks/{task_id}", get_task, methods=["GET"]),
+        Route("/v1/tasks/{task_id}/cancel", cancel, methods=["POST"]),
+        Route("/v1/tasks/{task_id}/callbacks", callbacks, methods=["GET"]),
+    ]

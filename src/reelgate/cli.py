@@ -1,0 +1,118 @@
+"""The command line: ``reelgate serve | worker | dispatcher | migrate | keys | credits | webhooks | accounts``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from reelgate.cli_admin import admin_apps
+from reelgate.cli_common import migrate_db, settings
+from reelgate.config import Settings
+
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="Reelgate: a self-hosted EvoLink-compatible gateway."
+)
+for name, sub in admin_apps().items():
+    app.add_typer(sub, name=name)
+log = logging.getLogger("reelgate")
+
+
+def _warn_private(s: Settings) -> None:
+    if s.allow_private_networks:
+        log.warning(
+            "REELGATE_ALLOW_PRIVATE_NETWORKS is ON: media fetches and callbacks may reach loopback and private "
+            "addresses over plain http. Never run like this where strangers can submit URLs."
+        )
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations (serve and worker apply them too)."""
+    s = settings()
+    migrate_db(s)
+    typer.echo(f"database is at the latest schema: {s.resolved_database_url.split('@')[-1]}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option("--workers", help="API processes (each also runs tasks).")] = 1,
+    no_tasks: Annotated[bool, typer.Option("--no-tasks", help="Serve the API only; run no workers.")] = False,
+) -> None:
+    """Run the API, the task workers and the callback dispatcher."""
+    s = settings()
+    _warn_private(s)
+    migrate_db(s)
+    if not s.public_base_url:
+        os.environ["REELGATE_PUBLIC_BASE_URL"] = f"http://{host}:{port}"
+    if no_tasks:
+        os.environ["REELGATE_SERVE_NO_TASKS"] = "1"
+    uvicorn.run(
+        "reelgate.runtime:app_from_env", factory=True, host=host, port=port, workers=workers if workers > 1 else None,
+        loop="uvloop", http="httptools", access_log=False, log_config=None, timeout_keep_alive=30,
+        timeout_graceful_shutdown=10, backlog=2048, limit_concurrency=4096,
+    )  # fmt: skip
+
+
+def _run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+    async def runner() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await main(stop)
+
+    asyncio.run(runner())
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(help="Tasks run at once by this process.")] = 0,
+    dispatch: Annotated[bool, typer.Option(help="Also deliver callbacks from this process.")] = True,
+) -> None:
+    """Run task workers (and, by default, a callback dispatcher) without the API."""
+    from reelgate.runtime import build_runtime
+
+    s = settings()
+    if concurrency:
+        s = s.with_changes(worker_concurrency=concurrency)
+    _warn_private(s)
+    migrate_db(s)
+
+    async def main(stop: asyncio.Event) -> None:
+        rt = build_runtime(s, worker=True, dispatcher=dispatch)
+        await rt.start()
+        await stop.wait()
+        await rt.close()
+
+    _run_until_signalled(main)
+
+
+@app.command()
+def dispatcher() -> None:
+    """Run only the callback dispatcher."""
+    from reelgate.runtime import build_runtime
+
+    s = settings()
+    _warn_private(s)
+    migrate_db(s)
+
+    async def main(stop: asyncio.Event) -> None:
+        rt = build_runtime(s, worker=False, dispatcher=True)
+        await rt.start()
+        await stop.wait()
+        await rt.close()
+
+    _run_until_signalled(main)
+
+
+def main() -> None:
+    app()

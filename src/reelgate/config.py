@@ -1,0 +1,124 @@
+"""Frozen settings read from ``REELGATE_*`` environment variables once, by the CLI, and passed down."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+MB = 1024 * 1024
+
+
+class ConfigError(ValueError):
+    """A setting has a value that cannot be used; the message names the variable."""
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be a boolean (1/0, true/false), got {raw!r}")
+
+
+def _num(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if value < 0:
+        raise ConfigError(f"{name} must not be negative, got {raw!r}")
+    return value
+
+
+def _providers(raw: str) -> dict[str, str]:
+    """Parse ``model=provider,model=provider``."""
+    out: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        model, sep, provider = part.partition("=")
+        if not sep or not model.strip() or provider.strip() not in ("local", "kling"):
+            raise ConfigError(f"REELGATE_PROVIDERS entries must look like model=local|kling, got {part!r}")
+        out[model.strip()] = provider.strip()
+    return out
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("reelgate-data")
+    database_url: str = ""
+    allow_private_networks: bool = False
+    public_base_url: str = ""
+    max_body_bytes: int = 64 * MB
+    image_max_bytes: int = 10 * MB
+    video_max_bytes: int = 200 * MB
+    fetch_connect_timeout: float = 5.0
+    fetch_read_timeout: float = 15.0
+    fetch_total_timeout: float = 60.0
+    task_deadline: float = 900.0
+    lease_seconds: float = 30.0
+    worker_concurrency: int = 4
+    worker_poll_interval: float = 0.5
+    callback_timeout: float = 10.0
+    callback_retry_delays: tuple[float, ...] = (1.0, 2.0, 4.0)
+    callback_ca_bundle: str = ""
+    key_cache_ttl: float = 1.0
+    default_estimated_time: int = 30
+    providers: dict[str, str] = field(default_factory=dict)
+    kling_config: str = ""
+    redis_url: str = ""
+    rate_limit_per_minute: int = 600
+    max_in_flight: int = 1000
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'reelgate.db').resolve()}"
+
+    @property
+    def assets_dir(self) -> Path:
+        return self.data_dir / "assets"
+
+    def with_changes(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        d = cls()
+        delays = env.get("REELGATE_CALLBACK_RETRY_DELAYS", "")
+        return cls(
+            data_dir=Path(env.get("REELGATE_DATA_DIR") or d.data_dir),
+            database_url=env.get("REELGATE_DATABASE_URL", ""),
+            allow_private_networks=_bool(env, "REELGATE_ALLOW_PRIVATE_NETWORKS", False),
+            public_base_url=env.get("REELGATE_PUBLIC_BASE_URL", "").rstrip("/"),
+            max_body_bytes=int(_num(env, "REELGATE_MAX_BODY_BYTES", d.max_body_bytes)),
+            image_max_bytes=int(_num(env, "REELGATE_IMAGE_MAX_BYTES", d.image_max_bytes)),
+            video_max_bytes=int(_num(env, "REELGATE_VIDEO_MAX_BYTES", d.video_max_bytes)),
+            fetch_connect_timeout=_num(env, "REELGATE_FETCH_CONNECT_TIMEOUT", d.fetch_connect_timeout),
+            fetch_read_timeout=_num(env, "REELGATE_FETCH_READ_TIMEOUT", d.fetch_read_timeout),
+            fetch_total_timeout=_num(env, "REELGATE_FETCH_TOTAL_TIMEOUT", d.fetch_total_timeout),
+            task_deadline=_num(env, "REELGATE_TASK_DEADLINE", d.task_deadline),
+            lease_seconds=_num(env, "REELGATE_LEASE_SECONDS", d.lease_seconds),
+            worker_concurrency=max(1, int(_num(env, "REELGATE_WORKER_CONCURRENCY", d.worker_concurrency))),
+            worker_poll_interval=_num(env, "REELGATE_WORKER_POLL_INTERVAL", d.worker_poll_interval),
+            callback_timeout=_num(env, "REELGATE_CALLBACK_TIMEOUT", d.callback_timeout),
+            callback_retry_delays=(tuple(float(x) for x in delays.split(",")) if delays else d.callback_retry_delays),
+            callback_ca_bundle=env.get("REELGATE_CALLBACK_CA_BUNDLE", ""),
+            key_cache_ttl=_num(env, "REELGATE_KEY_CACHE_TTL", d.key_cache_ttl),
+            default_estimated_time=int(_num(env, "REELGATE_DEFAULT_ESTIMATED_TIME", 30)),
+            providers=_providers(env.get("REELGATE_PROVIDERS", "")),
+            kling_config=env.get("REELGATE_KLING_CONFIG", ""),
+            redis_url=env.get("REELGATE_REDIS_URL", ""),
+            rate_limit_per_minute=int(_num(env, "REELGATE_RATE_LIMIT_PER_MINUTE", d.rate_limit_per_minute)),
+            max_in_flight=int(_num(env, "REELGATE_MAX_IN_FLIGHT", d.max_in_flight)),
+            log_level=env.get("REELGATE_LOG_LEVEL", d.log_level).upper(),
+            log_json=_bool(env, "REELGATE_LOG_JSON", True),
+        )

@@ -1,0 +1,116 @@
+"""Tasks and elements as values: statuses, id generation, pure transition rules and the public task object."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import string
+from dataclasses import dataclass
+from typing import Any, Final
+
+PENDING: Final = "pending"
+PROCESSING: Final = "processing"
+COMPLETED: Final = "completed"
+FAILED: Final = "failed"
+ACTIVE_STATUSES: Final = (PENDING, PROCESSING)
+TERMINAL_STATUSES: Final = (COMPLETED, FAILED)
+STATUSES: Final = (PENDING, PROCESSING, COMPLETED, FAILED)
+
+TASK_ID_PREFIX: Final = "task-unified-"
+_ALPHABET: Final = string.ascii_lowercase + string.digits
+_TASK_ID_RE: Final = re.compile(r"task-unified-\d{1,12}-[a-z0-9]{8}")
+MAX_LOCAL_ELEMENT_ID: Final = 2**53 - 1
+
+TASK_ERROR_CODES: Final = frozenset(
+    {
+        "content_policy_violation",
+        "invalid_parameters",
+        "image_processing_error",
+        "image_dimension_mismatch",
+        "request_cancelled",
+        "generation_failed_no_content",
+        "service_error",
+        "generation_timeout",
+        "resource_exhausted",
+        "quota_exceeded",
+        "service_unavailable",
+        "resource_not_found",
+        "unknown_error",
+    }
+)
+
+
+def new_task_id(now: int) -> str:
+    """``task-unified-<unix seconds>-<8 chars>`` with 41 bits of cryptographic randomness."""
+    suffix = "".join(secrets.choice(_ALPHABET) for _ in range(8))
+    return f"{TASK_ID_PREFIX}{now}-{suffix}"
+
+
+def is_task_id(value: str) -> bool:
+    return _TASK_ID_RE.fullmatch(value) is not None
+
+
+def new_element_id() -> str:
+    """A decimal id below 2^53, so even clients that parse it as a float keep every digit."""
+    return str(secrets.randbelow(MAX_LOCAL_ELEMENT_ID - 10**12) + 10**12)
+
+
+def new_webhook_id() -> str:
+    return "msg_" + secrets.token_urlsafe(18)
+
+
+def format_credits(milli: int) -> int | float:
+    """Credits are kept in thousandths; whole amounts are shown as integers, as the vendor does."""
+    return milli // 1000 if milli % 1000 == 0 else milli / 1000
+
+
+@dataclass(frozen=True)
+class TaskRecord:
+    """One task row as the API needs it."""
+
+    id: str
+    account_id: int
+    model: str
+    status: str
+    progress: int
+    created: int
+    cancellable: bool
+    estimated_time: int
+    price: int
+    user_group: str
+    billing_rule: str
+    charged: int | None
+    result: dict[str, Any] | None
+    error_code: str | None
+    error_message: str | None
+    callback_url: str | None
+
+    @property
+    def can_cancel(self) -> bool:
+        return self.status in ACTIVE_STATUSES and self.cancellable
+
+    def public(self) -> dict[str, Any]:
+        """The contract's task object (3.2): the submit answer, the query answer and the callback body."""
+        usage: dict[str, Any] = {
+            "billing_rule": self.billing_rule,
+            "credits_reserved": format_credits(self.price),
+            "user_group": self.user_group,
+        }
+        if self.charged is not None:
+            usage["credits_charged"] = format_credits(self.charged)
+        body: dict[str, Any] = {
+            "created": self.created,
+            "id": self.id,
+            "model": self.model,
+            "object": "video.generation.task",
+            "progress": self.progress,
+            "status": self.status,
+            "task_info": {"can_cancel": self.can_cancel, "estimated_time": self.estimated_time},
+            "type": "video",
+            "usage": usage,
+        }
+        if self.status == COMPLETED and self.result is not None:
+            body["result_data"] = self.result
+        if self.status == FAILED:
+            body["error"] = {"code": self.error_code or "unknown_error", "message": self.error_message or ""}
+        return body

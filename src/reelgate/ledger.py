@@ -1,0 +1,50 @@
+"""Pure credit arithmetic: what reserve, capture, release and grant do to a balance (amounts in millicredits)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Final
+
+GRANT: Final = "grant"
+RESERVE: Final = "reserve"
+CAPTURE: Final = "capture"
+RELEASE: Final = "release"
+
+
+class CreditRuleBroken(ValueError):
+    """An operation would break a credit rule (negative amount, balance below zero, unknown reservation)."""
+
+
+@dataclass(frozen=True)
+class Balance:
+    """``granted == available + reserved + captured`` always holds; none of them is ever negative."""
+
+    available: int = 0
+    reserved: int = 0
+    captured: int = 0
+
+    @property
+    def granted(self) -> int:
+        return self.available + self.reserved + self.captured
+
+    def grant(self, amount: int) -> Balance:
+        if amount <= 0:
+            raise CreditRuleBroken("a grant must be positive")
+        return replace(self, available=self.available + amount)
+
+    def reserve(self, amount: int) -> Balance:
+        if amount < 0:
+            raise CreditRuleBroken("a price cannot be negative")
+        if amount > self.available:
+            raise CreditRuleBroken("not enough credits")
+        return replace(self, available=self.available - amount, reserved=self.reserved + amount)
+
+    def capture(self, amount: int) -> Balance:
+        if not 0 <= amount <= self.reserved:
+            raise CreditRuleBroken("cannot capture more than is reserved")
+        return replace(self, reserved=self.reserved - amount, captured=self.captured + amount)
+
+    def release(self, amount: int) -> Balance:
+        if not 0 <= amount <= self.reserved:
+            raise CreditRuleBroken("cannot release more than is reserved")
+        return replace(self, reserved=self.reserved - amount, available=self.available + amount)

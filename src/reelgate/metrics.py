@@ -1,0 +1,49 @@
+"""Prometheus metrics on a registry of our own (nothing global), updated by the API, workers and dispatcher."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+_FAST = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+_SLOW = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry(auto_describe=True)
+        self.tasks_submitted = Counter("reelgate_tasks_submitted", "Tasks created", ["model"], registry=r)
+        self.tasks_finished = Counter(
+            "reelgate_tasks_finished", "Tasks that reached a terminal state", ["model", "status", "code"], registry=r
+        )
+        self.request_latency = Histogram(
+            "reelgate_request_seconds", "API latency by route", ["route", "status"], buckets=_FAST, registry=r
+        )
+        self.queue_depth = Gauge("reelgate_queue_depth", "Tasks due and not leased", registry=r)
+        self.oldest_due = Gauge("reelgate_queue_oldest_due_seconds", "Age of the oldest due task", registry=r)
+        self.lease_takeovers = Counter("reelgate_lease_takeovers", "Tasks claimed after a lease expired", registry=r)
+        self.provider_latency = Histogram(
+            "reelgate_provider_call_seconds", "Provider run latency", ["provider"], buckets=_SLOW, registry=r
+        )
+        self.provider_errors = Counter(
+            "reelgate_provider_errors", "Provider failures by task error code", ["provider", "code"], registry=r
+        )
+        self.callback_attempts = Counter(
+            "reelgate_callback_attempts", "Callback attempts by outcome", ["outcome"], registry=r
+        )
+        self.callback_latency = Histogram(
+            "reelgate_callback_delay_seconds", "Terminal commit to delivered callback", buckets=_SLOW, registry=r
+        )
+        self.credits = Counter(
+            "reelgate_credits", "Credits moved, by ledger kind (reserve/capture/release)", ["kind"], registry=r
+        )
+
+    def worker_event(self, kind: str, data: dict[str, object]) -> None:
+        if kind == "claimed" and data.get("took_over"):
+            self.lease_takeovers.inc()
+        elif kind == "provider_call":
+            self.provider_latency.labels(str(data["provider"])).observe(float(data["seconds"]))  # type: ignore[arg-type]
+        elif kind == "provider_error":
+            self.provider_errors.labels(str(data["provider"]), str(data["code"])).inc()
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,72 @@
+"""The Provider protocol: one small pluggable part that turns a claimed task into an outcome."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Job:
+    """What a provider is given: the task's id, owner, model, validated params and saved provider state."""
+
+    task_id: str
+    account_id: int
+    model: str
+    params: dict[str, Any]
+    state: dict[str, Any]
+    attempt: int
+
+
+@dataclass(frozen=True)
+class Completed:
+    """The element exists. ``element`` is the public ``result_data`` minus nothing: the service stores it."""
+
+    element_id: str
+    result: dict[str, Any]
+    upstream_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Failed:
+    """The task failed with a vendor task error code (contract 3.2) and a message safe to show the caller."""
+
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Pending:
+    """Not done yet: run the task again after ``delay`` seconds with ``state`` saved (used for polling)."""
+
+    delay: float
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+Outcome = Completed | Failed | Pending
+
+
+class JobContext(Protocol):
+    """What a running provider may tell the service while it works. Every call is durable when it returns."""
+
+    async def progress(self, percent: int) -> None:
+        """Record real progress (monotonic; values below the current one are ignored)."""
+
+    async def save_state(self, state: dict[str, Any], *, cancellable: bool | None = None) -> None:
+        """Persist provider state (write-before-call); ``cancellable=False`` marks the point of no return."""
+
+    async def still_mine(self) -> bool:
+        """False once the task was cancelled, finished elsewhere, or the lease was lost: stop working."""
+
+
+class Provider(Protocol):
+    """Runs one step of a task. Raising is treated as a transient error (retried until the deadline)."""
+
+    name: str
+
+    async def run(self, job: Job, ctx: JobContext) -> Outcome: ...
+
+    async def delete_element(self, upstream_id: str, state: dict[str, Any]) -> None:
+        """Delete the element upstream (idempotent); local providers do nothing."""
+
+    async def aclose(self) -> None: ...

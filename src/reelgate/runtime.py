@@ -1,0 +1,121 @@
+"""The composition root for long-running processes: builds store, service, providers, worker, dispatcher and app."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+
+from starlette.applications import Starlette
+
+from reelgate import netguard
+from reelgate.api.app import create_app
+from reelgate.api.context import ApiContext
+from reelgate.assets import AssetStore
+from reelgate.auth import KeyCache
+from reelgate.catalog import default_catalog
+from reelgate.config import Settings
+from reelgate.dispatcher import Dispatcher
+from reelgate.domain import TaskRecord
+from reelgate.metrics import Metrics
+from reelgate.providers import Provider
+from reelgate.providers.local import LocalProvider, MediaPipeline
+from reelgate.ratelimit import LocalRateLimiter, RateLimiter, RedisRateLimiter
+from reelgate.service import TaskService
+from reelgate.store.db import make_database
+from reelgate.store.sql import Store
+from reelgate.worker import Worker
+
+log = logging.getLogger("reelgate")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    store: Store
+    service: TaskService
+    metrics: Metrics
+    providers: dict[str, Provider]
+    worker: Worker | None = None
+    dispatcher: Dispatcher | None = None
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def start(self) -> None:
+        await self.store.db.open()
+        if self.worker is not None:
+            self.tasks.append(asyncio.create_task(self.worker.run(self.stop)))
+        if self.dispatcher is not None:
+            self.tasks.append(asyncio.create_task(self.dispatcher.run(self.stop)))
+
+    async def close(self) -> None:
+        self.stop.set()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        for provider in self.providers.values():
+            with contextlib.suppress(Exception):
+                await provider.aclose()
+        await self.store.close()
+
+
+def build_providers(settings: Settings, assets: AssetStore) -> dict[str, Provider]:
+    providers: dict[str, Provider] = {"local": LocalProvider(MediaPipeline(settings, assets))}
+    if "kling" in settings.providers.values() or settings.kling_config:
+        from reelgate.providers.kling import build_kling_provider  # loaded only where Kling is configured
+
+        providers["kling"] = build_kling_provider(settings, MediaPipeline(settings, assets))
+    return providers
+
+
+def build_runtime(
+    settings: Settings,
+    *,
+    worker: bool = True,
+    dispatcher: bool = True,
+    resolver: netguard.Resolver | None = None,
+) -> Runtime:
+    """Wire every part from settings; nothing touches the network or the database until ``start``."""
+    store = Store(make_database(settings.resolved_database_url))
+    assets = AssetStore(settings.assets_dir)
+    service = TaskService(settings, store, default_catalog(), assets)
+    metrics = Metrics()
+    providers = build_providers(settings, assets)
+    rt = Runtime(settings, store, service, metrics, providers)
+    if worker:
+        rt.worker = Worker(service, providers, concurrency=settings.worker_concurrency, on_event=metrics.worker_event)
+    if dispatcher:
+        rt.dispatcher = Dispatcher(settings, store, metrics=metrics, resolver=resolver)
+    service.on_terminal.append(lambda task: _on_terminal(rt, task))
+    return rt
+
+
+def _on_terminal(rt: Runtime, task: TaskRecord) -> None:
+    rt.metrics.tasks_finished.labels(task.model, task.status, task.error_code or "").inc()
+    if task.callback_url and rt.dispatcher is not None:
+        rt.dispatcher.wake.set()
+
+
+def _limiter(settings: Settings) -> RateLimiter:
+    return RedisRateLimiter(settings.redis_url) if settings.redis_url else LocalRateLimiter()
+
+
+def build_app(settings: Settings, *, worker: bool = True, dispatcher: bool = True,
+              resolver: netguard.Resolver | None = None) -> tuple[Starlette, Runtime]:  # fmt: skip
+    rt = build_runtime(settings, worker=worker, dispatcher=dispatcher, resolver=resolver)
+    keys = KeyCache(rt.store.accounts, settings.key_cache_ttl)
+    ctx = ApiContext(service=rt.service, keys=keys, metrics=rt.metrics, limiter=_limiter(settings))
+    ctx.on_startup.append(rt.start)
+    ctx.on_shutdown.append(rt.close)
+    if rt.worker is not None:
+        worker_wake = rt.worker.wake
+        rt.service.on_submit.append(lambda task: worker_wake.set())
+    return create_app(ctx), rt
+
+
+def app_from_env() -> Starlette:
+    """Uvicorn factory for ``serve --workers N``: each API process builds its own app from the environment."""
+    from reelgate.logs import configure
+
+    settings = Settings.from_env()
+    configure(settings.log_level, settings.log_json)
+    return build_app(settings)[0]

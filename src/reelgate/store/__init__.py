@@ -1,0 +1,1 @@
+"""Persistence: every SQL statement lives in this package, behind the intent-named methods of ``Store``."""

@@ -1,0 +1,31 @@
+"""Apply the Alembic history to a database named by its URL (the same history for SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+
+from reelgate.store.db import sqlite_path
+
+
+def alembic_url(url: str) -> str:
+    if url.startswith("sqlite:"):
+        path = Path(sqlite_path(url))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{path}"
+    scheme, rest = url.split("://", 1)
+    return f"postgresql+asyncpg://{rest}" if scheme in ("postgresql", "postgres") else url
+
+
+def alembic_config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    config.set_main_option("sqlalchemy.url", alembic_url(url).replace("%", "%%"))
+    return config
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Bring the schema up to ``revision``; safe to call on every start (no-op when current)."""
+    command.upgrade(alembic_config(url), revision)

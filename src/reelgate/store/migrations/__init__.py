@@ -1,0 +1,1 @@
+"""Alembic migration environment for both SQLite and PostgreSQL, one history."""

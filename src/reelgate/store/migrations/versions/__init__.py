@@ -1,0 +1,1 @@
+"""Numbered migrations; each applies to SQLite and PostgreSQL alike."""

@@ -1,0 +1,361 @@
+"""Task rows: create with a reservation, read, list, claim with a lease, progress, and finish exactly once."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from reelgate.domain import COMPLETED, FAILED, TaskRecord
+from reelgate.errors import InsufficientQuota, RateLimited
+from reelgate.ledger import CAPTURE, RELEASE, RESERVE
+from reelgate.store.db import Conn, Database, Row
+
+_PUBLIC_COLS = (
+    "id, account_id, model, status, progress, created, cancellable, estimated_time, price, user_group, "
+    "billing_rule, charged, result, error_code, error_message, callback_url"
+)
+_ACTIVE = "status IN ('pending', 'processing')"
+
+
+@dataclass(frozen=True)
+class NewTask:
+    id: str
+    account_id: int
+    api_key_id: int
+    model: str
+    provider: str
+    created: int
+    now: float
+    deadline: float
+    params: dict[str, Any]
+    callback_url: str | None
+    price: int
+    user_group: str
+    billing_rule: str
+    estimated_time: int
+    max_in_flight: int
+
+
+@dataclass(frozen=True)
+class Idempotency:
+    api_key_id: int
+    key: str
+    body_hash: str
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A task a worker now holds the lease on."""
+
+    id: str
+    account_id: int
+    model: str
+    provider: str
+    params: dict[str, Any]
+    state: dict[str, Any]
+    attempts: int
+    deadline: float
+    took_over: bool
+
+
+@dataclass(frozen=True)
+class Finish:
+    """A terminal transition. ``guard`` says who may make it: the lease owner, a cancel, or the deadline sweep."""
+
+    task_id: str
+    status: Literal["completed", "failed"]
+    now: float
+    guard: Literal["owner", "cancel", "expired"]
+    owner: str = ""
+    account_id: int | None = None
+    result: dict[str, Any] | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    element: dict[str, Any] | None = None
+    webhook_id: str = ""
+
+
+def record(row: Row) -> TaskRecord:
+    return TaskRecord(
+        id=row["id"],
+        account_id=int(row["account_id"]),
+        model=row["model"],
+        status=row["status"],
+        progress=int(row["progress"]),
+        created=int(row["created"]),
+        cancellable=bool(row["cancellable"]),
+        estimated_time=int(row["estimated_time"]),
+        price=int(row["price"]),
+        user_group=row["user_group"],
+        billing_rule=row["billing_rule"],
+        charged=None if row["charged"] is None else int(row["charged"]),
+        result=None if row["result"] is None else json.loads(row["result"]),
+        error_code=row["error_code"],
+        error_message=row["error_message"],
+        callback_url=row["callback_url"],
+    )
+
+
+async def _get(c: Conn, task_id: str) -> TaskRecord | None:
+    row = await c.one(f"SELECT {_PUBLIC_COLS} FROM tasks WHERE id = :id", {"id": task_id})
+    return None if row is None else record(row)
+
+
+async def _reserve(c: Conn, t: NewTask) -> None:
+    taken = await c.run(
+        "UPDATE accounts SET available = available - :p, reserved = reserved + :p, in_flight = in_flight + 1 "
+        "WHERE id = :a AND available >= :p AND in_flight < :cap",
+        {"p": t.price, "a": t.account_id, "cap": t.max_in_flight},
+    )
+    if taken:
+        return
+    row = await c.one("SELECT available, in_flight FROM accounts WHERE id = :a", {"a": t.account_id})
+    if row is not None and int(row["available"]) >= t.price:
+        raise RateLimited(
+            f"this account already has {row['in_flight']} tasks in flight (limit {t.max_in_flight})",
+            code="too_many_tasks_in_flight",
+            headers={"Retry-After": "5"},
+        )
+    raise InsufficientQuota(
+        f"not enough credits: this call needs {t.price / 1000:g} and the account has "
+        f"{(int(row['available']) if row else 0) / 1000:g} available",
+        fallback_suggestion="ask the operator to grant credits (reelgate credits grant)",
+    )
+
+
+async def _insert_task(c: Conn, t: NewTask) -> None:
+    await c.run(
+        "INSERT INTO tasks (id, account_id, api_key_id, model, provider, status, progress, cancellable, created, "
+        "created_at, updated_at, deadline, run_after, params, callback_url, price, user_group, billing_rule, "
+        "estimated_time) VALUES (:id, :a, :k, :model, :provider, 'pending', 0, 1, :created, :now, :now, "
+        ":deadline, :now, :params, :cb, :price, :grp, :rule, :eta)",
+        {
+            "id": t.id, "a": t.account_id, "k": t.api_key_id, "model": t.model, "provider": t.provider,
+            "created": t.created, "now": t.now, "deadline": t.deadline, "params": json.dumps(t.params),
+            "cb": t.callback_url, "price": t.price, "grp": t.user_group, "rule": t.billing_rule,
+            "eta": t.estimated_time,
+        },
+    )  # fmt: skip
+    await c.run(
+        "INSERT INTO ledger (account_id, task_id, kind, amount, note, created) VALUES (:a, :id, :kind, :p, '', :now)",
+        {"a": t.account_id, "id": t.id, "kind": RESERVE, "p": t.price, "now": t.now},
+    )
+
+
+async def _settle(c: Conn, f: Finish, account_id: int, price: int) -> None:
+    moved = (
+        "reserved = reserved - :p, captured = captured + :p"
+        if f.status == COMPLETED
+        else "reserved = reserved - :p, available = available + :p"
+    )
+    await c.run(f"UPDATE accounts SET {moved}, in_flight = in_flight - 1 WHERE id = :a", {"p": price, "a": account_id})
+    await c.run(
+        "INSERT INTO ledger (account_id, task_id, kind, amount, note, created) VALUES (:a, :id, :kind, :p, '', :now)",
+        {"a": account_id, "id": f.task_id, "kind": CAPTURE if f.status == COMPLETED else RELEASE, "p": price,
+         "now": f.now},
+    )  # fmt: skip
+
+
+class TaskStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._lock = " FOR UPDATE SKIP LOCKED" if db.dialect == "postgresql" else ""
+
+    async def create(self, t: NewTask, idem: Idempotency | None) -> tuple[TaskRecord, str | None]:
+        """Reserve, insert the task and its idempotency record in one transaction.
+
+        Returns the new task and None, or, when the idempotency key was used before, the original task and
+        the body hash it was first used with.
+        """
+
+        async def work(c: Conn) -> tuple[TaskRecord, str | None]:
+            if idem is not None:
+                fresh = await c.run(
+                    "INSERT INTO idempotency (api_key_id, key, body_hash, task_id, created) "
+                    "VALUES (:k, :key, :h, :id, :now) ON CONFLICT (api_key_id, key) DO NOTHING",
+                    {"k": idem.api_key_id, "key": idem.key, "h": idem.body_hash, "id": t.id, "now": t.now},
+                )
+                if not fresh:
+                    row = await c.one(
+                        "SELECT body_hash, task_id FROM idempotency WHERE api_key_id = :k AND key = :key",
+                        {"k": idem.api_key_id, "key": idem.key},
+                    )
+                    assert row is not None
+                    original = await _get(c, row["task_id"])
+                    assert original is not None
+                    return original, str(row["body_hash"])
+            await _reserve(c, t)
+            await _insert_task(c, t)
+            created = await _get(c, t.id)
+            assert created is not None
+            return created, None
+
+        return await self.db.write(work)
+
+    async def get(self, task_id: str, account_id: int | None = None) -> TaskRecord | None:
+        rec = await self.db.read(lambda c: _get(c, task_id))
+        if rec is None or (account_id is not None and rec.account_id != account_id):
+            return None
+        return rec
+
+    async def list_for_account(
+        self, account_id: int, *, status: str, model: str, after: str, limit: int
+    ) -> list[TaskRecord]:
+        async def work(c: Conn) -> list[TaskRecord]:
+            cursor = await c.one(
+                "SELECT created_at FROM tasks WHERE id = :id AND account_id = :a",
+                {"id": after, "a": account_id},
+            )
+            rows = await c.all(
+                f"SELECT {_PUBLIC_COLS} FROM tasks WHERE account_id = :a AND (:st = '' OR status = :st) "
+                "AND (:m = '' OR model = :m) AND (:ca < 0 OR created_at < :ca OR (created_at = :ca AND id < :cid)) "
+                "ORDER BY created_at DESC, id DESC LIMIT :n",
+                {"a": account_id, "st": status, "m": model, "n": limit, "cid": after,
+                 "ca": float(cursor["created_at"]) if cursor else -1.0},
+            )  # fmt: skip
+            return [record(r) for r in rows]
+
+        return await self.db.read(work)
+
+    async def claim(self, owner: str, now: float, lease: float, limit: int) -> list[Claim]:
+        async def work(c: Conn) -> list[Claim]:
+            rows = await c.all(
+                f"SELECT id, lease_owner FROM tasks WHERE {_ACTIVE} AND run_after <= :now "
+                f"AND (lease_expires IS NULL OR lease_expires < :now) ORDER BY run_after LIMIT :n{self._lock}",
+                {"now": now, "n": limit},
+            )
+            claims = []
+            for cand in rows:
+                row = await c.one(
+                    "UPDATE tasks SET status = 'processing', lease_owner = :me, lease_expires = :exp, "
+                    "attempts = attempts + 1, updated_at = :now WHERE id = :id AND "
+                    f"{_ACTIVE} RETURNING id, account_id, model, provider, params, state, attempts, deadline",
+                    {"me": owner, "exp": now + lease, "now": now, "id": cand["id"]},
+                )
+                if row is not None:
+                    claims.append(
+                        Claim(row["id"], int(row["account_id"]), row["model"], row["provider"],
+                              json.loads(row["params"]), json.loads(row["state"]), int(row["attempts"]),
+                              float(row["deadline"]), cand["lease_owner"] is not None)
+                    )  # fmt: skip
+            return claims
+
+        return await self.db.write(work)
+
+    async def heartbeat(self, task_id: str, owner: str, expires: float) -> bool:
+        sql = f"UPDATE tasks SET lease_expires = :exp WHERE id = :id AND lease_owner = :me AND {_ACTIVE}"
+        return bool(await self.db.write(lambda c: c.run(sql, {"exp": expires, "id": task_id, "me": owner})))
+
+    async def progress(self, task_id: str, owner: str, percent: int, now: float) -> bool:
+        sql = (
+            "UPDATE tasks SET progress = CASE WHEN progress < :p THEN :p ELSE progress END, updated_at = :now "
+            "WHERE id = :id AND lease_owner = :me AND status = 'processing'"
+        )
+        params = {"p": percent, "now": now, "id": task_id, "me": owner}
+        return bool(await self.db.write(lambda c: c.run(sql, params)))
+
+    async def save_state(self, task_id: str, owner: str, state: dict[str, Any], cancellable: bool | None) -> bool:
+        sql = (
+            "UPDATE tasks SET state = :s, cancellable = COALESCE(:c, cancellable) "
+            "WHERE id = :id AND lease_owner = :me AND status = 'processing'"
+        )
+        c_val = None if cancellable is None else int(cancellable)
+        params = {"s": json.dumps(state), "c": c_val, "id": task_id, "me": owner}
+        return bool(await self.db.write(lambda c: c.run(sql, params)))
+
+    async def reschedule(self, task_id: str, owner: str, run_after: float, state: dict[str, Any]) -> bool:
+        sql = (
+            "UPDATE tasks SET lease_owner = NULL, lease_expires = NULL, run_after = :t, state = :s "
+            "WHERE id = :id AND lease_owner = :me AND status = 'processing'"
+        )
+        params = {"t": run_after, "s": json.dumps(state), "id": task_id, "me": owner}
+        return bool(await self.db.write(lambda c: c.run(sql, params)))
+
+    async def is_held(self, task_id: str, owner: str) -> bool:
+        sql = f"SELECT 1 FROM tasks WHERE id = :id AND lease_owner = :me AND {_ACTIVE}"
+        return await self.db.read(lambda c: c.one(sql, {"id": task_id, "me": owner})) is not None
+
+    async def finish(self, f: Finish) -> TaskRecord | None:
+        """The one terminal transition: status, settlement, element and delivery row commit together.
+
+        Returns the terminal task, or None when the guard did not hold (someone else finished it first).
+        """
+        return await self.db.write(lambda c: finish_in(c, f))
+
+    async def overdue(self, now: float, limit: int = 100) -> list[str]:
+        rows = await self.db.read(
+            lambda c: c.all(
+                f"SELECT id FROM tasks WHERE {_ACTIVE} AND deadline < :now "
+                "AND (lease_expires IS NULL OR lease_expires < :now) ORDER BY deadline LIMIT :n",
+                {"now": now, "n": limit},
+            )
+        )
+        return [r["id"] for r in rows]
+
+    async def recent_durations(self, model: str, limit: int = 200) -> list[float]:
+        rows = await self.db.read(
+            lambda c: c.all(
+                "SELECT finished_at - created_at AS d FROM tasks WHERE model = :m AND status = 'completed' "
+                "AND finished_at IS NOT NULL ORDER BY finished_at DESC LIMIT :n",
+                {"m": model, "n": limit},
+            )
+        )
+        return [float(r["d"]) for r in rows]
+
+    async def queue_stats(self, now: float) -> tuple[int, float]:
+        row = await self.db.read(
+            lambda c: c.one(
+                f"SELECT COUNT(*) AS n, MIN(run_after) AS oldest FROM tasks WHERE {_ACTIVE} AND run_after <= :now "
+                "AND (lease_expires IS NULL OR lease_expires < :now)",
+                {"now": now},
+            )
+        )
+        if row is None or not row["n"]:
+            return 0, 0.0
+        return int(row["n"]), max(0.0, now - float(row["oldest"]))
+
+    async def next_due(self) -> float | None:
+        row = await self.db.read(
+            lambda c: c.one(f"SELECT MIN(COALESCE(lease_expires, run_after)) AS t FROM tasks WHERE {_ACTIVE}")
+        )
+        return None if row is None or row["t"] is None else float(row["t"])
+
+
+def _guard_sql(f: Finish) -> tuple[str, dict[str, Any]]:
+    if f.guard == "owner":
+        return "lease_owner = :owner", {"owner": f.owner}
+    if f.guard == "cancel":
+        return "cancellable = 1 AND account_id = :acct", {"acct": f.account_id}
+    return "deadline < :now AND (lease_expires IS NULL OR lease_expires < :now)", {}
+
+
+async def finish_in(c: Conn, f: Finish) -> TaskRecord | None:
+    guard, extra = _guard_sql(f)
+    row = await c.one(
+        "UPDATE tasks SET status = :st, progress = CASE WHEN :st = 'completed' THEN 100 ELSE progress END, "
+        "finished_at = :now, updated_at = :now, lease_owner = NULL, lease_expires = NULL, cancellable = 0, "
+        "charged = CASE WHEN :st = 'completed' THEN price ELSE 0 END, result = :res, error_code = :ec, "
+        f"error_message = :em WHERE id = :id AND {_ACTIVE} AND {guard} RETURNING account_id, price, callback_url",
+        {"st": f.status, "now": f.now, "res": None if f.result is None else json.dumps(f.result),
+         "ec": f.error_code if f.status == FAILED else None, "em": f.error_message if f.status == FAILED else None,
+         "id": f.task_id, **extra},
+    )  # fmt: skip
+    if row is None:
+        return None
+    account_id, price = int(row["account_id"]), int(row["price"])
+    await _settle(c, f, account_id, price)
+    if f.element is not None:
+        await c.run(
+            "INSERT INTO elements (id, account_id, task_id, provider, upstream_id, data, created) "
+            "VALUES (:id, :a, :t, :p, :u, :d, :c)",
+            {"id": f.element["element_id"], "a": account_id, "t": f.task_id, "p": f.element["provider"],
+             "u": f.element.get("upstream_id"), "d": json.dumps(f.result), "c": int(f.now)},
+        )  # fmt: skip
+    if row["callback_url"]:
+        await c.run(
+            "INSERT INTO deliveries (id, task_id, account_id, url, status, attempts, next_attempt, created) "
+            "VALUES (:id, :t, :a, :u, 'pending', 0, :now, :now)",
+            {"id": f.webhook_id, "t": f.task_id, "a": account_id, "u": row["callback_url"], "now": f.now},
+        )
+    return await _get(c, f.task_id)
