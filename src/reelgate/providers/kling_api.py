@@ -1,0 +1,438 @@
+"""Async client for Kling's advanced-custom-elements API: JWT auth, one envelope parser, error classes."""
+
+from __future__ import annotations
+
+import base64
+import builtins
+import hashlib
+import hmac
+import json
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import quote
+
+import httpx
+
+ELEMENTS_PATH = "/v1/general/advanced-custom-elements"
+DELETE_PATH = "/v1/general/delete-elements"
+TOKEN_LIFETIME = 1800
+TOKEN_NOT_BEFORE = 5
+TOKEN_REFRESH_MARGIN = 300
+
+AUTH_CODES = frozenset(range(1000, 1005))
+ACCOUNT_CODES = frozenset(range(1100, 1104))
+BAD_PARAM_CODES = frozenset({1200, 1201})
+POLICY_CODES = frozenset({1300, 1301})
+RETRYABLE_CODES = frozenset({1302, 1303, 5000, 5001, 5002})
+KNOWN_CODES = AUTH_CODES | ACCOUNT_CODES | BAD_PARAM_CODES | POLICY_CODES | RETRYABLE_CODES | {1202, 1203, 1304}
+
+TaskState = Literal["pending", "processing", "completed", "failed", "unknown"]
+
+
+class _TokenCache:
+    """The last JWT made and when it was issued; a lock keeps concurrent callers from racing to refresh."""
+
+    __slots__ = ("_lock", "_issued", "_token")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._issued = 0.0
+        self._token = ""
+
+    def get_or_make(self, now: float, make: Callable[[int], str]) -> str:
+        with self._lock:
+            fresh = self._issued <= now < self._issued + TOKEN_LIFETIME - TOKEN_REFRESH_MARGIN
+            if not self._token or not fresh:
+                self._token = make(int(now))
+                self._issued = int(now)
+            return self._token
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def hs256_jwt(claims: dict[str, Any], secret: str) -> str:
+    """Sign ``claims`` as a compact HS256 JWT.
+
+    Signed here rather than with PyJWT because PyJWT >= 2.10 warns on HMAC keys under 32 bytes and the key
+    length is the vendor's choice, not ours.
+    """
+    header = _b64url(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
+    payload = _b64url(json.dumps(claims, separators=(",", ":")).encode())
+    signing_input = f"{header}.{payload}".encode("ascii")
+    signature = hmac.new(secret.encode("utf-8"), signing_input, hashlib.sha256).digest()
+    return f"{header}.{payload}.{_b64url(signature)}"
+
+
+@dataclass(frozen=True, repr=False)
+class KlingCredentials:
+    """Either an access/secret key pair (JWT auth) or a plain API key; never both."""
+
+    access_key: str = ""
+    secret_key: str = ""
+    api_key: str = ""
+    _cache: _TokenCache = field(default_factory=_TokenCache, init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        pair = bool(self.access_key) and bool(self.secret_key)
+        if bool(self.access_key) != bool(self.secret_key):
+            raise ValueError("Kling credentials need both access_key and secret_key")
+        if pair == bool(self.api_key):
+            raise ValueError("Kling credentials need either access_key + secret_key or api_key, not both")
+
+    def bearer(self, now: float) -> str:
+        """The ``Authorization: Bearer`` token: the API key, or a JWT reused until 5 minutes before exp."""
+        if self.api_key:
+            return self.api_key
+        return self._cache.get_or_make(now, self._make_jwt)
+
+    def _make_jwt(self, now: int) -> str:
+        claims = {"iss": self.access_key, "exp": now + TOKEN_LIFETIME, "nbf": now - TOKEN_NOT_BEFORE}
+        return hs256_jwt(claims, self.secret_key)
+
+    def __repr__(self) -> str:
+        kind = "api_key" if self.api_key else f"access_key={self.access_key[:4]}..."
+        return f"KlingCredentials({kind}, secrets hidden)"
+
+
+@dataclass(frozen=True)
+class KlingTask:
+    """One Kling element-creation task as Kling reports it; ``raw`` is the envelope's ``data`` object."""
+
+    task_id: str
+    status: str
+    status_msg: str
+    external_task_id: str | None
+    element_ids: list[int]
+    raw: dict[str, Any]
+
+    @property
+    def state(self) -> TaskState:
+        return map_status(self.status)
+
+
+class KlingError(Exception):
+    """A Kling call failed; ``message`` is Kling's own text, never shown to our users as is."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int | None = None,
+        http_status: int | None = None,
+        request_sent: bool = True,
+        ambiguous: bool = False,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.http_status = http_status
+        self.request_sent = request_sent
+        self.request_id = request_id
+        self._ambiguous = ambiguous
+
+    def __str__(self) -> str:
+        return f"Kling error code={self.code} http={self.http_status}: {self.message}"
+
+    def __repr__(self) -> str:
+        return f"KlingError(code={self.code!r}, http_status={self.http_status!r}, message={self.message!r})"
+
+    def _unknown_code(self) -> bool:
+        return self.code not in KNOWN_CODES
+
+    @property
+    def is_auth(self) -> bool:
+        return self.code in AUTH_CODES or (self._unknown_code() and self.http_status == 401)
+
+    @property
+    def is_account(self) -> bool:
+        return self.code in ACCOUNT_CODES or (self._unknown_code() and self.http_status == 403)
+
+    @property
+    def is_not_found(self) -> bool:
+        """Only 1203: 1202 (bad method) and a code-less 404 mean our URL is wrong, not that a task is gone."""
+        return self.code == 1203
+
+    @property
+    def is_policy(self) -> bool:
+        return self.code in POLICY_CODES
+
+    @property
+    def is_bad_params(self) -> bool:
+        return self.code in BAD_PARAM_CODES
+
+    @property
+    def is_ambiguous(self) -> bool:
+        """The request may have reached Kling but we got no usable answer: look it up before repeating it."""
+        return self._ambiguous
+
+    @property
+    def is_retryable(self) -> bool:
+        """Safe to repeat unchanged after a back-off. Ambiguous failures are not: look the task up first."""
+        if self._ambiguous:
+            return False
+        if not self.request_sent:
+            return True
+        if not self._unknown_code():
+            return self.code in RETRYABLE_CODES
+        return self.http_status is not None and (self.http_status == 429 or self.http_status >= 500)
+
+
+def map_status(status: str) -> TaskState:
+    """Kling status to ours: ``submitted`` (queued upstream) is ``pending``; never move a task back."""
+    return _STATUS_MAP.get(status.strip().lower(), "unknown")
+
+
+_STATUS_MAP: dict[str, TaskState] = {
+    "submitted": "pending",
+    "processing": "processing",
+    "succeed": "completed",
+    "failed": "failed",
+}
+
+_ACCOUNT_MESSAGE = "The upstream provider account is unavailable."
+_POLICY_MESSAGE = "The reference content was rejected by the provider's content policy."
+_MEDIA_MESSAGE = "The provider could not process the reference media"
+_PARAMS_MESSAGE = "The provider rejected the element parameters"
+_CODE_FAILURES: dict[int, tuple[str, str]] = {
+    1202: ("service_error", "The upstream provider rejected the request."),
+    1203: ("resource_not_found", "The upstream task or element no longer exists."),
+    1302: ("resource_exhausted", "The upstream provider is at capacity; try again later."),
+    1303: ("resource_exhausted", "The upstream provider is at capacity; try again later."),
+    5000: ("service_error", "The upstream provider had an internal error."),
+    5001: ("service_unavailable", "The upstream provider is temporarily unavailable."),
+    5002: ("generation_timeout", "The upstream provider timed out."),
+}
+_POLICY_WORDS = ("policy", "risk", "sensitive", "violat", "inappropriate", "nsfw", "prohibited", "censor")
+_ACCOUNT_WORDS = (
+    "account",
+    "arrear",
+    "balance",
+    "resource pack",
+    "authoriz",
+    "unauthoriz",
+    "quota",
+    "api key",
+    "access key",
+    "whitelist",
+)
+_MEDIA_WORDS = (
+    "image",
+    "picture",
+    "photo",
+    "video",
+    "media",
+    "resolution",
+    "aspect ratio",
+    "dimension",
+    "face",
+    "download",
+    "decode",
+    "file format",
+)
+_SCRUB_PATTERNS = (
+    (r"[A-Za-z][\w+.-]*://\S+", "<url>"),
+    (r"\S+@\S+\.\S+", "<email>"),
+    (r"\b(?=[\w-]*\d)[\w-]{12,}\b", "<id>"),
+    (r"\d{6,}", "<id>"),
+)
+
+
+def _mentions(text: str, words: tuple[str, ...]) -> bool:
+    """Any word starts a word of ``text`` ("face" matches "faces", not "interface")."""
+    return re.search(r"\b(?:" + "|".join(map(re.escape, words)) + ")", text) is not None
+
+
+def _safe_detail(base: str, upstream: str) -> str:
+    """``base`` plus a scrubbed, shortened upstream reason: no URLs, ids, emails or request ids survive."""
+    detail = re.split(r"(?i)request[\s_-]*id", upstream)[0]
+    for pattern, replacement in _SCRUB_PATTERNS:
+        detail = re.sub(pattern, replacement, detail)
+    detail = " ".join(detail.split()).strip(" .,:;")[:160]
+    return f"{base}: {detail}." if detail else f"{base}."
+
+
+def map_failure(status_msg: str, code: int | None) -> tuple[str, str]:
+    """(our task error code, a message safe for our user) for a failed task or refused create (contract 8)."""
+    text = status_msg.lower()
+    if code in POLICY_CODES or _mentions(text, _POLICY_WORDS):
+        return "content_policy_violation", _POLICY_MESSAGE
+    if code in AUTH_CODES or code in ACCOUNT_CODES or code == 1304 or _mentions(text, _ACCOUNT_WORDS):
+        return "service_error", _ACCOUNT_MESSAGE
+    if _mentions(text, _MEDIA_WORDS):
+        return "image_processing_error", _safe_detail(_MEDIA_MESSAGE, status_msg)
+    if code in BAD_PARAM_CODES:
+        return "invalid_parameters", _safe_detail(_PARAMS_MESSAGE, status_msg)
+    if code is not None and code in _CODE_FAILURES:
+        return _CODE_FAILURES[code]
+    return "unknown_error", "The provider could not create the element."
+
+
+def _malformed(what: str, response: httpx.Response) -> KlingError:
+    # A 2xx we cannot read may still mean Kling acted on the request: callers must look it up, not repeat it.
+    return KlingError(f"malformed Kling answer: {what}", http_status=response.status_code, ambiguous=True)
+
+
+def _decode(response: httpx.Response) -> dict[str, Any] | None:
+    try:
+        body = json.loads(response.content)  # stdlib json keeps 64-bit ids as exact ints
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def unwrap(response: httpx.Response) -> Any:
+    """The envelope's ``data`` when ``code`` is 0; otherwise the matching :class:`KlingError`."""
+    status = response.status_code
+    envelope = _decode(response)
+    if envelope is None:
+        if response.is_success:
+            raise _malformed("not a JSON object", response)
+        raise KlingError(f"non-JSON answer with HTTP {status}", http_status=status)
+    code = envelope.get("code")
+    request_id = envelope.get("request_id")
+    message = str(envelope.get("message") or "")
+    rid = request_id if isinstance(request_id, str) else None
+    if not isinstance(code, int) or isinstance(code, bool):
+        if response.is_success:
+            raise _malformed("envelope without an integer code", response)
+        raise KlingError(message or f"HTTP {status}", http_status=status, request_id=rid)
+    if code != 0:
+        raise KlingError(message, code=code, http_status=status, request_id=rid)
+    if not response.is_success:
+        raise KlingError(f"code 0 with HTTP {status}", http_status=status, request_id=rid)
+    return envelope.get("data")
+
+
+def _element_id(value: Any, response: httpx.Response) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{1,20}", value):
+        return int(value)
+    raise _malformed(f"element_id is {type(value).__name__}, not an integer", response)
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def parse_task(data: Any, response: httpx.Response) -> KlingTask:
+    """A :class:`KlingTask` from an envelope's ``data``; a float element id is refused (digits were lost)."""
+    if not isinstance(data, dict) or not data.get("task_id"):
+        raise _malformed("task data without task_id", response)
+    info = _object(data.get("task_info"))
+    result = _object(data.get("task_result"))
+    elements = result.get("elements") or []
+    if not isinstance(elements, list) or not all(isinstance(e, dict) for e in elements):
+        raise _malformed("task_result.elements is not a list of objects", response)
+    external = info.get("external_task_id")
+    return KlingTask(
+        task_id=str(data["task_id"]),
+        status=str(data.get("task_status") or ""),
+        status_msg=str(data.get("task_status_msg") or ""),
+        external_task_id=str(external) if external else None,
+        element_ids=[_element_id(e.get("element_id"), response) for e in elements],
+        raw=data,
+    )
+
+
+class KlingClient:
+    """Kling element API calls. No retries here: callers decide with :attr:`KlingError.is_retryable`."""
+
+    def __init__(
+        self,
+        base_url: str,
+        credentials: KlingCredentials,
+        *,
+        timeout: float = 30,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._credentials = credentials
+        # trust_env=False: no proxy or netrc from the environment can redirect calls or add credentials.
+        self._http = httpx.AsyncClient(
+            base_url=self._base_url,
+            timeout=timeout,
+            transport=transport,
+            follow_redirects=False,
+            trust_env=False,
+        )
+
+    def __repr__(self) -> str:
+        return f"KlingClient({self._base_url!r})"
+
+    async def __aenter__(self) -> KlingClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _send(
+        self, method: str, path: str, body: dict[str, Any] | None = None, params: dict[str, int] | None = None
+    ) -> httpx.Response:
+        headers = {
+            "Authorization": f"Bearer {self._credentials.bearer(time.time())}",
+            "Accept": "application/json",
+        }
+        content = None
+        if body is not None:
+            content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+            headers["Content-Type"] = "application/json"
+        try:
+            return await self._http.request(method, path, content=content, params=params, headers=headers)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise KlingError(f"could not connect to Kling ({type(exc).__name__})", request_sent=False) from exc
+        except httpx.TransportError as exc:
+            # Timeouts, drops and protocol errors after connecting: the request may have been acted on.
+            raise KlingError(f"no answer from Kling ({type(exc).__name__})", ambiguous=True) from exc
+
+    async def create(self, body: dict[str, Any]) -> KlingTask:
+        """Submit one element task; put our own task id in ``body['external_task_id']`` to find it again."""
+        response = await self._send("POST", ELEMENTS_PATH, body=body)
+        return parse_task(unwrap(response), response)
+
+    async def get(self, task_or_external_id: str) -> KlingTask | None:
+        """One task by Kling's task_id or our external_task_id; None when Kling answers 1203 (not found)."""
+        if not task_or_external_id:
+            raise ValueError("task_or_external_id must not be empty")
+        response = await self._send("GET", f"{ELEMENTS_PATH}/{quote(task_or_external_id, safe='')}")
+        try:
+            data = unwrap(response)
+        except KlingError as exc:
+            if exc.is_not_found:
+                return None
+            raise
+        return parse_task(data, response)
+
+    async def list(self, page: int = 1, size: int = 30) -> builtins.list[KlingTask]:
+        """One page of tasks (``pageNum`` counts from 1)."""
+        if page < 1 or size < 1:
+            raise ValueError("page and size must be at least 1")
+        response = await self._send("GET", ELEMENTS_PATH, params={"pageNum": page, "pageSize": size})
+        data = unwrap(response)
+        if data is None:
+            return []
+        if not isinstance(data, builtins.list):
+            raise _malformed("list data is not an array", response)
+        return [parse_task(item, response) for item in data]
+
+    async def delete_element(self, element_id: int) -> None:
+        """Delete an element; an unknown (e.g. already deleted) element counts as deleted.
+
+        The id is sent as a decimal string so no JSON parser on the way can round it through a float.
+        """
+        response = await self._send("POST", DELETE_PATH, body={"element_id": str(element_id)})
+        try:
+            unwrap(response)
+        except KlingError as exc:
+            if not exc.is_not_found:
+                raise
