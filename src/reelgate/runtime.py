@@ -77,9 +77,9 @@ def build_runtime(
     """Wire every part from settings; nothing touches the network or the database until ``start``."""
     store = Store(make_database(settings.resolved_database_url))
     assets = AssetStore(settings.assets_dir)
-    service = TaskService(settings, store, default_catalog(), assets)
-    metrics = Metrics()
     providers = build_providers(settings, assets)
+    service = TaskService(settings, store, default_catalog(), assets, providers)
+    metrics = Metrics()
     rt = Runtime(settings, store, service, metrics, providers)
     if worker:
         rt.worker = Worker(service, providers, concurrency=settings.worker_concurrency, on_event=metrics.worker_event)

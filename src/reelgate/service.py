@@ -17,9 +17,10 @@ from reelgate.assets import AssetStore
 from reelgate.catalog import ModelSpec
 from reelgate.config import Settings
 from reelgate.domain import FAILED, TaskRecord, is_task_id, new_task_id, new_webhook_id
-from reelgate.errors import ApiError, Conflict, InvalidRequest, MediaError, NotFound, PermissionDenied
+from reelgate.errors import ApiError, Conflict, InvalidRequest, MediaError, NotFound, PermissionDenied, UpstreamError
 from reelgate.media.inline import store_inline_media
 from reelgate.params import ParamProblem, media_items
+from reelgate.providers import Provider
 from reelgate.store.accounts import KeyOwner
 from reelgate.store.elements import ElementRecord
 from reelgate.store.sql import Store
@@ -50,8 +51,16 @@ def _p75(values: list[float]) -> float:
 class TaskService:
     """Everything the API and the workers may do to tasks, elements and credits."""
 
-    def __init__(self, settings: Settings, store: Store, catalog: dict[str, ModelSpec], assets: AssetStore) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        catalog: dict[str, ModelSpec],
+        assets: AssetStore,
+        providers: dict[str, Provider] | None = None,
+    ) -> None:
         self.settings = settings
+        self.providers = providers or {}
         self.store = store
         self.catalog = catalog
         self.assets = assets
@@ -219,10 +228,22 @@ class TaskService:
         return await self.store.elements.list_for_account(owner.account_id, after=after, limit=limit)
 
     async def delete_element(self, element_id: str, owner: KeyOwner) -> ElementRecord:
-        found = await self.store.elements.mark_deleted(element_id, owner.account_id, time.time())
-        if found is None:
+        """Delete upstream first (idempotent there), then hide it here: a failed upstream call changes nothing."""
+        found = await self.element(element_id, owner)
+        provider = self.providers.get(found.provider)
+        if found.upstream_id and provider is not None:
+            try:
+                await provider.delete_element(found.upstream_id, {})
+            except Exception as exc:
+                log.warning("upstream element delete failed", extra={"element_id": found.id, "error": str(exc)})
+                raise UpstreamError("the upstream provider could not delete the element right now; retry later",
+                                    code="upstream_delete_failed") from None  # fmt: skip
+        gone = await self.store.elements.mark_deleted(found.id, owner.account_id, time.time())
+        if gone is None:
             raise NotFound(f"element {element_id[:40]} not found", param="element_id", code="element_not_found")
-        return found
+        if found.upstream_id:
+            await self.store.elements.mark_upstream_deleted(found.id)
+        return gone
 
 
 __all__ = ["ApiError", "Submission", "TaskService"]

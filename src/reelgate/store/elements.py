@@ -65,7 +65,7 @@ class ElementStore:
             )
             rows = await c.all(
                 f"SELECT {_COLS} FROM elements WHERE account_id = :a AND deleted_at IS NULL "
-                "AND (:ca < 0 OR created < :ca OR (created = :ca AND id < :cid)) "
+                "AND (created < :ca OR (created = :ca AND id < :cid) OR :ca < 0) "
                 "ORDER BY created DESC, id DESC LIMIT :n",
                 {"a": account_id, "ca": int(cursor["created"]) if cursor else -1, "cid": after, "n": limit},
             )

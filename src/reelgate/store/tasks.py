@@ -209,7 +209,7 @@ class TaskStore:
             )
             rows = await c.all(
                 f"SELECT {_PUBLIC_COLS} FROM tasks WHERE account_id = :a AND (:st = '' OR status = :st) "
-                "AND (:m = '' OR model = :m) AND (:ca < 0 OR created_at < :ca OR (created_at = :ca AND id < :cid)) "
+                "AND (:m = '' OR model = :m) AND (created_at < :ca OR (created_at = :ca AND id < :cid) OR :ca < 0) "
                 "ORDER BY created_at DESC, id DESC LIMIT :n",
                 {"a": account_id, "st": status, "m": model, "n": limit, "cid": after,
                  "ca": float(cursor["created_at"]) if cursor else -1.0},

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
-from sqlalchemy import Connection, create_engine, pool
+from sqlalchemy import Connection, create_engine, make_url, pool
 from sqlalchemy.ext.asyncio import create_async_engine
 
 
@@ -16,7 +16,12 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_async(url: str) -> None:
-    engine = create_async_engine(url, poolclass=pool.NullPool)
+    # Query parameters of a libpq-style URL (e.g. ?search_path=x) are server settings for asyncpg.
+    parsed = make_url(url)
+    settings = {k: str(v) for k, v in parsed.query.items()}
+    engine = create_async_engine(
+        parsed.set(query={}), poolclass=pool.NullPool, connect_args={"server_settings": settings}
+    )
     async with engine.connect() as connection:
         await connection.run_sync(_run)
     await engine.dispose()
