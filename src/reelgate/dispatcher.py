@@ -15,10 +15,10 @@ from reelgate import netguard
 from reelgate.callbacks import signed_headers
 from reelgate.config import Settings
 from reelgate.errors import StoreUnavailable
+from reelgate.identity import process_name
 from reelgate.metrics import Metrics
 from reelgate.store.deliveries import Attempt, DueDelivery
 from reelgate.store.sql import Store
-from reelgate.worker import worker_name
 
 log = logging.getLogger("reelgate.dispatcher")
 
@@ -51,7 +51,7 @@ class Dispatcher:
         self.metrics = metrics
         self.client = callback_client(settings, resolver)
         self.concurrency = concurrency
-        self.name = name or "dispatch:" + worker_name()
+        self.name = name or process_name("dispatcher")
         self.wake = asyncio.Event()
         self._running: set[asyncio.Task[None]] = set()
 

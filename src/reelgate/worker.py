@@ -5,15 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import secrets
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 from reelgate.domain import COMPLETED, FAILED, new_webhook_id
+from reelgate.identity import process_name
 from reelgate.errors import StoreUnavailable, TaskFailure
 from reelgate.providers import Completed, Failed, Job, Outcome, Pending, Provider
 from reelgate.service import TaskService
@@ -22,10 +20,6 @@ from reelgate.store.tasks import Claim, Finish
 log = logging.getLogger("reelgate.worker")
 MAX_ATTEMPTS = 8
 SWEEP_EVERY = 1.0
-
-
-def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 class _Context:
@@ -63,7 +57,7 @@ class Worker:
         self.service = service
         self.providers = providers
         self.concurrency = concurrency
-        self.name = name or worker_name()
+        self.name = name or process_name("worker")
         self.settings = service.settings
         self.wake = asyncio.Event()
         self._running: set[asyncio.Task[None]] = set()

@@ -10,8 +10,7 @@ import pytest
 
 from fakes import mediagen
 from fakes.media_server import MediaServer
-
-from .conftest import Api, auth, b64_jpeg, image_body
+from harness import Api, auth, b64_jpeg, image_body
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import Api, auth, b64_jpeg, image_body
+from harness import Api, auth, b64_jpeg, image_body
 
 URL = "https://example.com/front.jpg"
 SIDE = "https://example.com/side.jpg"
