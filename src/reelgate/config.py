@@ -73,7 +73,7 @@ class Settings:
     providers: dict[str, str] = field(default_factory=dict)
     kling_config: str = ""
     redis_url: str = ""
-    rate_limit_per_minute: int = 600
+    rate_limit_per_minute: int = 6000
     max_in_flight: int = 1000
     log_level: str = "INFO"
     log_json: bool = True

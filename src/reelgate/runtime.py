@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from dataclasses import dataclass, field
 
 from starlette.applications import Starlette
@@ -118,4 +119,6 @@ def app_from_env() -> Starlette:
 
     settings = Settings.from_env()
     configure(settings.log_level, settings.log_json)
-    return build_app(settings)[0]
+    # Set by ``serve --no-tasks``: this process answers the API only; separate workers run the tasks.
+    tasks = os.environ.get("REELGATE_SERVE_NO_TASKS") != "1"
+    return build_app(settings, worker=tasks, dispatcher=tasks)[0]

@@ -236,7 +236,7 @@ class PostgresDatabase:
 
     def __init__(self, dsn: str, *, min_size: int = 2, max_size: int = 10) -> None:
         self.dsn = dsn
-        self._min, self._max = min_size, max_size
+        self._min, self._max = min(min_size, max_size), max_size
         self._pool: asyncpg.Pool | None = None
         self._cache: dict[str, tuple[str, list[str]]] = {}
 
