@@ -30,7 +30,7 @@ async def _pg_admin(sql: str) -> None:
 def _pg_reason() -> str | None:
     try:
         asyncio.run(_pg_admin("SELECT 1"))
-    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
         return f"PostgreSQL at {PG_BASE} is unreachable ({type(exc).__name__}: {exc})"
     return None
 
@@ -66,11 +66,11 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
         shutil.copy(sqlite_template, path)
         return f"sqlite:///{path}"
     url: str = request.getfixturevalue("pg_session_url")
-    asyncio.run(_truncate(url))
+    asyncio.run(truncate(url))
     return url
 
 
-async def _truncate(url: str) -> None:
+async def truncate(url: str) -> None:
     conn = await asyncpg.connect(url)
     try:
         await conn.execute(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
