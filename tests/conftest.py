@@ -16,7 +16,7 @@ from reelgate.store.migrate import upgrade
 from reelgate.store.sql import Store
 
 PG_BASE = os.environ.get("REELGATE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
-TABLES = "accounts, api_keys, ledger, tasks, idempotency, elements, deliveries, delivery_attempts"
+TABLES = "accounts, api_keys, ledger, tasks, idempotency, elements, deliveries, delivery_attempts, task_claims"
 
 
 async def _pg_admin(sql: str) -> None:

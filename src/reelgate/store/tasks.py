@@ -221,7 +221,7 @@ class TaskStore:
     async def claim(self, owner: str, now: float, lease: float, limit: int) -> list[Claim]:
         async def work(c: Conn) -> list[Claim]:
             rows = await c.all(
-                f"SELECT id, lease_owner FROM tasks WHERE {_ACTIVE} AND run_after <= :now "
+                f"SELECT id, lease_owner, lease_expires FROM tasks WHERE {_ACTIVE} AND run_after <= :now "
                 f"AND (lease_expires IS NULL OR lease_expires < :now) ORDER BY run_after LIMIT :n{self._lock}",
                 {"now": now, "n": limit},
             )
@@ -234,6 +234,12 @@ class TaskStore:
                     {"me": owner, "exp": now + lease, "now": now, "id": cand["id"]},
                 )
                 if row is not None:
+                    await c.run(
+                        "INSERT INTO task_claims (task_id, owner, claimed_at, previous_owner, previous_lease_expires) "
+                        "VALUES (:id, :me, :now, :prev, :prev_exp)",
+                        {"id": cand["id"], "me": owner, "now": now, "prev": cand["lease_owner"],
+                         "prev_exp": cand["lease_expires"]},
+                    )  # fmt: skip
                     claims.append(
                         Claim(row["id"], int(row["account_id"]), row["model"], row["provider"],
                               json.loads(row["params"]), json.loads(row["state"]), int(row["attempts"]),
