@@ -128,6 +128,8 @@ class Dispatcher:
         attempt = Attempt(due.id, number, started, latency, status_code, error, outcome, next_attempt)
         await self.store.deliveries.record(attempt, self.name)
         self._observe(outcome, task.id, number, status_code, error)
+        if outcome == "delivered" and self.metrics is not None:
+            self.metrics.callback_latency.observe(time.time() - due.created)
 
     async def _post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str | None]:
         try:

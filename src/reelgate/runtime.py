@@ -92,6 +92,7 @@ def build_runtime(
 
 def _on_terminal(rt: Runtime, task: TaskRecord) -> None:
     rt.metrics.tasks_finished.labels(task.model, task.status, task.error_code or "").inc()
+    rt.metrics.credits.labels("capture" if task.status == "completed" else "release").inc(task.price / 1000)
     if task.callback_url and rt.dispatcher is not None:
         rt.dispatcher.wake.set()
 

@@ -11,8 +11,8 @@ from dataclasses import replace
 from typing import Any
 
 from reelgate.domain import COMPLETED, FAILED, new_webhook_id
-from reelgate.identity import process_name
 from reelgate.errors import StoreUnavailable, TaskFailure
+from reelgate.identity import process_name
 from reelgate.providers import Completed, Failed, Job, Outcome, Pending, Provider
 from reelgate.service import TaskService
 from reelgate.store.tasks import Claim, Finish

@@ -209,3 +209,26 @@ async def test_estimated_time_learns_from_this_deployment(api: Api) -> None:
     api.rt.service._eta.clear()
     later = (await api.submit(key, image_body(b64_jpeg(1), b64_jpeg(2)))).json()
     assert later["task_info"]["estimated_time"] == 1  # local tasks take well under a second here
+
+
+async def test_per_account_rate_limit_answers_429_with_retry_after(api: Api) -> None:
+    key = await api.key()
+    acct = await api.rt.store.accounts.account_id("acme")
+    assert acct is not None
+    await api.rt.store.accounts.set_limits(acct, 2, None)
+    await asyncio.sleep(1.1)  # the key cache picks the new limit up within its TTL
+    answers = [await api.client.get("/v1/tasks", headers=auth(key)) for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert answers[2].json()["error"]["type"] == "rate_limit_error" and int(answers[2].headers["Retry-After"]) >= 1
+
+
+async def test_metrics_move_as_tasks_run(api: Api) -> None:
+    key = await api.key(credits=3)
+    before = (await api.client.get("/metrics")).text
+    assert 'reelgate_tasks_finished_total{code="",model="kling-custom-element",status="completed"}' not in before
+    await api.wait(key, (await api.submit(key, image_body(b64_jpeg(1), b64_jpeg(2)))).json()["id"])
+    await api.client.get("/v1/tasks", headers=auth(key))
+    after = (await api.client.get("/metrics")).text
+    assert 'reelgate_tasks_finished_total{code="",model="kling-custom-element",status="completed"} 1.0' in after
+    assert 'reelgate_tasks_submitted_total{model="kling-custom-element"} 1.0' in after
+    assert "reelgate_provider_call_seconds_count" in after and "reelgate_queue_depth" in after

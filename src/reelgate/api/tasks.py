@@ -41,6 +41,7 @@ def routes(ctx: ApiContext) -> list[Route]:
         key = request.headers.get("idempotency-key")
         task = await service.submit(Submission(body=body, owner=owner, idempotency_key=key))
         metrics.tasks_submitted.labels(task.model).inc()
+        metrics.credits.labels("reserve").inc(task.price / 1000)
         submit_latency.observe(time.perf_counter() - started)
         return JSON(task.public())
 

@@ -16,6 +16,7 @@ class DueDelivery:
     url: str
     attempts: int
     took_over: bool
+    created: float  # the terminal commit that wrote this delivery
 
 
 @dataclass(frozen=True)
@@ -46,13 +47,13 @@ class DeliveryStore:
             for cand in rows:
                 row = await c.one(
                     "UPDATE deliveries SET lease_owner = :me, lease_expires = :exp WHERE id = :id "
-                    "AND status = 'pending' RETURNING id, task_id, account_id, url, attempts",
+                    "AND status = 'pending' RETURNING id, task_id, account_id, url, attempts, created",
                     {"me": owner, "exp": now + lease, "id": cand["id"]},
                 )
                 if row is not None:
                     out.append(
                         DueDelivery(row["id"], row["task_id"], int(row["account_id"]), row["url"],
-                                    int(row["attempts"]), cand["lease_owner"] is not None)
+                                    int(row["attempts"]), cand["lease_owner"] is not None, float(row["created"]))
                     )  # fmt: skip
             return out
 
