@@ -23,6 +23,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code == 405:
         err = ApiError(f"method {request.method} is not allowed on {request.url.path}", code="method_not_allowed")
         err.status, err.type = 405, "invalid_request_error"
+        err.headers = dict(exc.headers or {})  # Starlette lists the allowed methods in Allow (RFC 9110)
         return error_response(err)
     return error_response(InvalidRequest(str(exc.detail)))
 

@@ -86,10 +86,10 @@ def guarded(endpoint: Endpoint) -> Endpoint:
     return wrapper
 
 
-def query_int(request: Request, name: str, default: int) -> int:
+def query_int(request: Request, name: str, default: int, low: int = 1, high: int = 100) -> int:
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    if not raw.isdigit():
-        raise InvalidRequest(f"{name} must be a positive integer", param=name)
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise InvalidRequest(f"{name} must be an integer from {low} to {high}", param=name)
     return int(raw)

@@ -92,7 +92,8 @@ def _list_of(item: str) -> dict[str, Any]:
 
 
 def _task_id_param() -> list[dict[str, Any]]:
-    return [{"name": "task_id", "in": "path", "required": True, "schema": {"type": "string"}}]
+    pattern = "^task-unified-[0-9]{1,12}-[a-z0-9]{8}$"
+    return [{"name": "task_id", "in": "path", "required": True, "schema": {"type": "string", "pattern": pattern}}]
 
 
 def _paths() -> dict[str, Any]:
@@ -102,7 +103,8 @@ def _paths() -> dict[str, Any]:
     }
     submit_ok = _responses("Task", "400", "402", "403", "409", "413")
     submit_ok["200"]["links"] = task_links
-    element_param = [{"name": "element_id", "in": "path", "required": True, "schema": {"type": "string"}}]
+    element_param = [{"name": "element_id", "in": "path", "required": True,
+                      "schema": {"type": "string", "pattern": "^[0-9]{1,20}$"}}]  # fmt: skip
     paging = [
         {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
         {"name": "after", "in": "query", "schema": {"type": "string"}},
@@ -135,9 +137,31 @@ def _paths() -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _schemas(catalog: dict[str, ModelSpec]) -> dict[str, Any]:
+_MEDIA = r"^(https?://\S{1,2040}|data:image/[a-zA-Z0-9.+-]+;base64,[A-Za-z0-9+/=]+|[A-Za-z0-9+/=]+)$"
+_TEXT = {"element_name": 20, "element_description": 100}
+
+
+def _params_schema() -> tuple[dict[str, Any], dict[str, Any]]:
+    """The pydantic schema, plus what the validators check by hand: lengths, media shapes, the type switch."""
     params = CustomElementParams.model_json_schema(ref_template=_REF + "{model}")
     defs = params.pop("$defs", {})
+    for name, longest in _TEXT.items():
+        params["properties"][name].update(minLength=1, maxLength=longest, pattern=r"^\S(.*\S)?$")
+    defs["ImageList"]["properties"]["frontal_image"].update(pattern=_MEDIA)
+    defs["ReferImage"]["properties"]["image_url"].update(pattern=_MEDIA)
+    params["properties"]["tag_list"]["anyOf"][0]["uniqueItems"] = True
+    switch = [("image_refer", "element_image_list", "element_video_list"),
+              ("video_refer", "element_video_list", "element_image_list")]  # fmt: skip
+    params["allOf"] = [
+        {"if": {"properties": {"reference_type": {"const": kind}}, "required": ["reference_type"]},
+         "then": {"required": [needed], "properties": {needed: {"type": "object"}, banned: {"type": "null"}}}}
+        for kind, needed, banned in switch
+    ]  # fmt: skip
+    return params, defs
+
+
+def _schemas(catalog: dict[str, ModelSpec]) -> dict[str, Any]:
+    params, defs = _params_schema()
     return {
         **defs,
         "CustomElementParams": params,
@@ -147,7 +171,7 @@ def _schemas(catalog: dict[str, ModelSpec]) -> dict[str, Any]:
             "properties": {
                 "model": {"enum": sorted(catalog)},
                 "model_params": {"$ref": _REF + "CustomElementParams"},
-                "callback_url": {"type": "string", "format": "uri", "maxLength": 2048},
+                "callback_url": {"type": "string", "pattern": "^https://[^/?#@\\s]+", "maxLength": 2048},
             },
         },
         "Task": _TASK,

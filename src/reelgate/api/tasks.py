@@ -57,11 +57,11 @@ def routes(ctx: ApiContext) -> list[Route]:
     async def list_tasks(request: Request) -> Response:
         owner = await _owner(ctx, request)
         q = request.query_params
-        status = q.get("status", "")
-        if status and status not in STATUSES:
+        status = q.get("status")
+        if status is not None and status not in STATUSES:
             raise InvalidRequest(f"status must be one of {', '.join(STATUSES)}", param="status")
         limit = query_int(request, "limit", 20)
-        tasks = await service.list_tasks(owner, status=status, model=q.get("model", ""), after=q.get("after", ""),
+        tasks = await service.list_tasks(owner, status=status or "", model=q.get("model", ""), after=q.get("after", ""),
                                          limit=limit + 1)  # fmt: skip
         page = tasks[: max(1, min(limit, 100))]
         return JSON({"object": "list", "data": [t.public() for t in page], "has_more": len(tasks) > len(page),
