@@ -10,6 +10,7 @@ import typer
 
 from reelgate.config import ConfigError, Settings
 from reelgate.logs import configure
+from reelgate.sealing import load_box
 from reelgate.store.migrate import upgrade
 from reelgate.store.sql import Store
 
@@ -37,7 +38,7 @@ def with_store(work: Callable[[Store], Awaitable[T]]) -> T:
     migrate_db(s)
 
     async def main() -> T:
-        store = await Store.open(s.resolved_database_url, pool_size=2)
+        store = await Store.open(s.resolved_database_url, pool_size=2, box=load_box(s))
         try:
             return await work(store)
         finally:

@@ -77,6 +77,7 @@ class Settings:
     max_in_flight: int = 1000
     log_level: str = "INFO"
     log_json: bool = True
+    secret_key: str = field(default="", repr=False)
 
     @property
     def resolved_database_url(self) -> str:
@@ -121,4 +122,5 @@ class Settings:
             max_in_flight=int(_num(env, "REELGATE_MAX_IN_FLIGHT", d.max_in_flight)),
             log_level=env.get("REELGATE_LOG_LEVEL", d.log_level).upper(),
             log_json=_bool(env, "REELGATE_LOG_JSON", True),
+            secret_key=env.get("REELGATE_SECRET_KEY", ""),
         )

@@ -23,6 +23,7 @@ from reelgate.metrics import Metrics
 from reelgate.providers import Provider
 from reelgate.providers.local import LocalProvider, MediaPipeline
 from reelgate.ratelimit import LocalRateLimiter, RateLimiter, RedisRateLimiter
+from reelgate.sealing import load_box
 from reelgate.service import TaskService
 from reelgate.store.db import make_database
 from reelgate.store.sql import Store
@@ -76,7 +77,7 @@ def build_runtime(
     resolver: netguard.Resolver | None = None,
 ) -> Runtime:
     """Wire every part from settings; nothing touches the network or the database until ``start``."""
-    store = Store(make_database(settings.resolved_database_url))
+    store = Store(make_database(settings.resolved_database_url), load_box(settings))
     assets = AssetStore(settings.assets_dir)
     providers = build_providers(settings, assets)
     service = TaskService(settings, store, default_catalog(), assets, providers)

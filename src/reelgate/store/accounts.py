@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reelgate.ledger import GRANT, Balance
+from reelgate.sealing import SecretBox
 from reelgate.store.db import Conn, Database, Row
 
 
@@ -34,8 +35,11 @@ class AccountView:
 
 
 class AccountStore:
-    def __init__(self, db: Database) -> None:
+    """Webhook secrets pass through ``box``: sealed on the way in, opened on the way out."""
+
+    def __init__(self, db: Database, box: SecretBox) -> None:
         self.db = db
+        self.box = box
 
     async def ensure_account(self, name: str, group: str | None, new_secret: str) -> int:
         async def work(c: Conn) -> int:
@@ -47,7 +51,7 @@ class AccountStore:
             created = await c.one(
                 "INSERT INTO accounts (name, user_group, webhook_secret, created) "
                 "VALUES (:name, :g, :secret, :now) RETURNING id",
-                {"name": name, "g": group or "default", "secret": new_secret, "now": time.time()},
+                {"name": name, "g": group or "default", "secret": self.box.seal(new_secret), "now": time.time()},
             )
             assert created is not None
             return int(created["id"])
@@ -155,8 +159,9 @@ class AccountStore:
             lambda c: c.one("SELECT webhook_secret FROM accounts WHERE id = :a", {"a": account_id})
         )
         assert row is not None
-        return str(row["webhook_secret"])
+        return self.box.open(str(row["webhook_secret"]))
 
     async def set_webhook_secret(self, account_id: int, secret: str) -> None:
         sql = "UPDATE accounts SET webhook_secret = :s WHERE id = :a"
-        await self.db.write(lambda c: c.run(sql, {"s": secret, "a": account_id}))
+        sealed = self.box.seal(secret)
+        await self.db.write(lambda c: c.run(sql, {"s": sealed, "a": account_id}))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from reelgate.sealing import SecretBox
 from reelgate.store.accounts import AccountStore
 from reelgate.store.db import Database, make_database
 from reelgate.store.deliveries import DeliveryStore
@@ -12,16 +13,16 @@ from reelgate.store.tasks import TaskStore
 
 
 class Store:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, box: SecretBox | None = None) -> None:
         self.db = db
-        self.accounts = AccountStore(db)
+        self.accounts = AccountStore(db, box or SecretBox.ephemeral())
         self.tasks = TaskStore(db)
         self.elements = ElementStore(db)
         self.deliveries = DeliveryStore(db)
 
     @classmethod
-    async def open(cls, url: str, *, pool_size: int = 10) -> Store:
-        store = cls(make_database(url, pool_size=pool_size))
+    async def open(cls, url: str, *, pool_size: int = 10, box: SecretBox | None = None) -> Store:
+        store = cls(make_database(url, pool_size=pool_size), box)
         await store.db.open()
         return store
 
