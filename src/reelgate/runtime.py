@@ -91,6 +91,16 @@ def build_runtime(
     return rt
 
 
+def check_providers(settings: Settings) -> None:
+    """Build and close the configured providers once, so a bad provider configuration fails before serving."""
+
+    async def build_and_close() -> None:
+        for provider in build_providers(settings, AssetStore(settings.assets_dir)).values():
+            await provider.aclose()
+
+    asyncio.run(build_and_close())
+
+
 def _on_terminal(rt: Runtime, task: TaskRecord) -> None:
     rt.metrics.tasks_finished.labels(task.model, task.status, task.error_code or "").inc()
     rt.metrics.credits.labels("capture" if task.status == "completed" else "release").inc(task.price / 1000)

@@ -17,7 +17,16 @@ from reelgate.assets import AssetStore
 from reelgate.catalog import ModelSpec
 from reelgate.config import Settings
 from reelgate.domain import FAILED, TaskRecord, is_task_id, new_task_id, new_webhook_id
-from reelgate.errors import ApiError, Conflict, InvalidRequest, MediaError, NotFound, PermissionDenied, UpstreamError
+from reelgate.errors import (
+    ApiError,
+    Conflict,
+    InvalidRequest,
+    MediaError,
+    NotFound,
+    PermissionDenied,
+    ServiceUnavailable,
+    UpstreamError,
+)
 from reelgate.media.inline import store_inline_media
 from reelgate.params import ParamProblem, media_items
 from reelgate.providers import Provider
@@ -119,6 +128,11 @@ class TaskService:
             return await asyncio.to_thread(store_inline_media, params, media_items(params), self.assets, self.settings)
         except MediaError as exc:
             raise InvalidRequest(exc.message, param=exc.param, code="invalid_media") from None
+        except OSError as exc:
+            # Nothing is reserved yet, so a full or failing disk costs the caller nothing but a retry.
+            log.error("cannot store uploaded media", extra={"error": str(exc)})
+            raise ServiceUnavailable("uploaded media cannot be stored right now; retry later",
+                                     code="storage_unavailable", headers={"Retry-After": "30"}) from None  # fmt: skip
 
     async def submit(self, sub: Submission) -> TaskRecord:
         spec = self._model(sub.body)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import time
 from collections.abc import Callable
@@ -157,6 +158,9 @@ class Worker:
             return Failed(exc.code, exc.message)
         except OSError as exc:
             log.error("storage or network error while running task", extra={"task_id": claim.id, "error": str(exc)})
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+                # A full or read-only disk will not heal within this task's retries: fail now and refund.
+                return Failed("service_error", "The media could not be stored (storage full); try again later.")
             return self._retry_or_fail(claim, "service_error", "The media could not be stored; try again later.")
         except (StoreUnavailable, asyncio.CancelledError):
             raise

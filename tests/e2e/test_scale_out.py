@@ -15,7 +15,7 @@ import asyncpg
 import httpx
 import pytest
 
-from conftest import truncate
+from dbs import truncate
 from fakes import mediagen
 from fakes.receiver import Receiver
 from fakes.tcp_proxy import TcpProxy

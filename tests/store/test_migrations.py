@@ -11,7 +11,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from conftest import PG_BASE
+from dbs import PG_BASE
 from reelgate.store.migrate import upgrade
 from reelgate.store.sql import Store
 

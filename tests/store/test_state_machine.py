@@ -21,7 +21,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from conftest import truncate
+from dbs import truncate
 from reelgate.callbacks import new_secret
 from reelgate.domain import FAILED, TERMINAL_STATUSES
 from reelgate.errors import InsufficientQuota

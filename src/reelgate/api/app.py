@@ -10,7 +10,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from reelgate.api import elements, system, tasks
+from reelgate.api import elements, kling_hook, system, tasks
 from reelgate.api.context import ApiContext
 from reelgate.api.http import error_response
 from reelgate.errors import ApiError, InvalidRequest, NotFound
@@ -41,7 +41,7 @@ def create_app(ctx: ApiContext) -> Starlette:
                 await stop()
 
     app = Starlette(
-        routes=[*tasks.routes(ctx), *elements.routes(ctx), *system.routes(ctx)],
+        routes=[*tasks.routes(ctx), *elements.routes(ctx), *system.routes(ctx), *kling_hook.routes(ctx)],
         exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,
     )

@@ -1,0 +1,35 @@
+"""PostgreSQL helpers shared by fixtures and tests: the server to use, admin statements, emptying a database."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import asyncpg
+
+PG_BASE = os.environ.get("REELGATE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+TABLES = "accounts, api_keys, ledger, tasks, idempotency, elements, deliveries, delivery_attempts, task_claims"
+
+
+async def pg_admin(sql: str) -> None:
+    conn = await asyncpg.connect(PG_BASE, timeout=5)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def pg_unreachable() -> str | None:
+    try:
+        asyncio.run(pg_admin("SELECT 1"))
+    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
+        return f"PostgreSQL at {PG_BASE} is unreachable ({type(exc).__name__}: {exc})"
+    return None
+
+
+async def truncate(url: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
+    finally:
+        await conn.close()
