@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import time
 import uuid
 
@@ -48,10 +49,8 @@ async def redis_bucket(seconds: float) -> tuple[int, float]:
     key = uuid.uuid4().int % 10**9
 
     async def check() -> None:
-        try:
+        with contextlib.suppress(RateLimited):
             await limiter.check(key, 10**9)
-        except RateLimited:
-            pass
 
     try:
         return await _drive(check, seconds)
