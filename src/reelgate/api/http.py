@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -15,6 +16,7 @@ from reelgate.errors import ApiError, InvalidRequest, RequestTooLarge, ServiceUn
 log = logging.getLogger("reelgate.api")
 Endpoint = Callable[[Request], Awaitable[Response]]
 MAX_JSON_DEPTH = 32
+BODY_TIMEOUT = 30.0
 
 
 class JSON(Response):
@@ -49,11 +51,18 @@ async def read_json_object(request: Request, max_bytes: int) -> dict[str, Any]:
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
         raise RequestTooLarge(f"request body is larger than the {max_bytes} byte limit")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise RequestTooLarge(f"request body is larger than the {max_bytes} byte limit")
-        chunks.append(chunk)
+    try:
+        # A client that trickles its body holds only this coroutine, and only for BODY_TIMEOUT seconds.
+        async with asyncio.timeout(BODY_TIMEOUT):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > max_bytes:
+                    raise RequestTooLarge(f"request body is larger than the {max_bytes} byte limit")
+                chunks.append(chunk)
+    except TimeoutError:
+        err = InvalidRequest(f"the request body did not arrive within {BODY_TIMEOUT:g} s", code="request_timeout")
+        err.status = 408
+        raise err from None
     try:
         body = orjson.loads(b"".join(chunks))
     except orjson.JSONDecodeError:

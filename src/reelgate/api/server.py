@@ -1,0 +1,94 @@
+"""The HTTP protocol: uvicorn's httptools protocol with the limits it lacks (header size, header time, per-client
+connections), so hostile clients cost a socket and a few kilobytes, never unbounded memory or every slot."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+MAX_HEAD_BYTES = 64 * 1024  # request line + headers
+HEAD_TIMEOUT = 10.0  # seconds to send the whole request head (slowloris)
+MAX_CONNECTIONS_PER_CLIENT = 256
+
+_431_BODY = (b'{"error":{"code":"headers_too_large","message":"request headers exceed 65536 bytes",'
+             b'"type":"invalid_request_error"}}')  # fmt: skip
+_431 = (b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\nconnection: close\r\n"
+        b"content-length: %d\r\n\r\n%s" % (len(_431_BODY), _431_BODY))  # fmt: skip
+
+
+class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    """Counts head bytes as they arrive, times the head, and caps open connections per client address."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._head_bytes = 0
+        self._in_head = True
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._client_key: str | None = None
+
+    def _per_client(self) -> Counter[str]:
+        # One counter per server (shared by its connections), kept on uvicorn's per-server state object.
+        state: Any = self.server_state
+        if not hasattr(state, "reelgate_clients"):
+            state.reelgate_clients = Counter()
+        counter: Counter[str] = state.reelgate_clients
+        return counter
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if self.client:
+            self._client_key = self.client[0]
+            counts = self._per_client()
+            counts[self._client_key] += 1
+            if counts[self._client_key] > MAX_CONNECTIONS_PER_CLIENT:
+                transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_head_timer()
+        if self._client_key is not None:
+            counts = self._per_client()
+            counts[self._client_key] -= 1
+            if counts[self._client_key] <= 0:
+                del counts[self._client_key]
+            self._client_key = None
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._in_head:
+            self._head_bytes += len(data)
+            if self._head_timer is None:
+                self._head_timer = self.loop.call_later(HEAD_TIMEOUT, self._head_too_slow)
+            # The chunk that ends the head may carry body bytes too; a read is at most 256 KiB, so a legitimate
+            # head is never refused, and an endless one is cut at the limit plus one read.
+            if self._head_bytes - len(data) > MAX_HEAD_BYTES:
+                self.transport.write(_431)
+                self.transport.close()
+                return
+        super().data_received(data)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._in_head = True
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._in_head = True  # what arrives next on this connection is the next request's head
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._head_bytes = 0
+        self._cancel_head_timer()
+        super().on_headers_complete()
+
+    def _head_too_slow(self) -> None:
+        self._head_timer = None
+        if self._in_head and not self.transport.is_closing():
+            self.transport.close()
+
+    def _cancel_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
