@@ -16,7 +16,7 @@ from reelgate import netguard
 from reelgate.assets import AssetStore
 from reelgate.catalog import ModelSpec
 from reelgate.config import Settings
-from reelgate.domain import FAILED, TaskRecord, is_task_id, new_task_id, new_webhook_id
+from reelgate.domain import FAILED, TASK_ID_PREFIX, TaskRecord, is_task_id, new_task_id, new_webhook_id
 from reelgate.errors import (
     ApiError,
     Conflict,
@@ -38,6 +38,7 @@ from reelgate.store.tasks import Finish, Idempotency, NewTask
 log = logging.getLogger("reelgate.service")
 MAX_LIST_LIMIT = 100
 MAX_IDEMPOTENCY_KEY = 255
+IDEMPOTENCY_KEEP = 48 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -173,10 +174,11 @@ class TaskService:
     # --- read ---------------------------------------------------------------------------------------------------
 
     async def get(self, task_id: str, owner: KeyOwner) -> TaskRecord:
-        if not task_id.startswith("task-unified-") or not is_task_id(task_id):
+        if not task_id.startswith(TASK_ID_PREFIX):
             raise InvalidRequest("task_id must look like task-unified-<seconds>-<8 characters>", param="task_id",
                                  code="invalid_task_id")  # fmt: skip
-        record = await self.store.tasks.get(task_id, owner.account_id)
+        # A well-prefixed id that cannot exist is just unknown (404, per the contract): skip the read.
+        record = await self.store.tasks.get(task_id, owner.account_id) if is_task_id(task_id) else None
         if record is None:
             raise NotFound(f"task {task_id} not found", param="task_id", code="task_not_found")
         return record
@@ -217,6 +219,10 @@ class TaskService:
             for listener in self.on_terminal:
                 listener(done)
         return done
+
+    async def purge_idempotency(self) -> int:
+        """Forget Idempotency-Keys after two days (the contract promises at least 24 h)."""
+        return await self.store.purge_idempotency(time.time() - IDEMPOTENCY_KEEP)
 
     async def fail_overdue(self) -> int:
         count = 0

@@ -21,6 +21,7 @@ from reelgate.store.tasks import Claim, Finish
 log = logging.getLogger("reelgate.worker")
 MAX_ATTEMPTS = 8
 SWEEP_EVERY = 1.0
+PURGE_EVERY = 3600.0
 
 
 class _Context:
@@ -64,6 +65,7 @@ class Worker:
         self._running: set[asyncio.Task[None]] = set()
         self._on_event = on_event or (lambda kind, data: None)
         self._last_sweep = 0.0
+        self._last_purge = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
         log.info("worker started", extra={"worker": self.name, "concurrency": self.concurrency})
@@ -82,6 +84,9 @@ class Worker:
         if now - self._last_sweep >= SWEEP_EVERY:
             self._last_sweep = now
             await self.service.fail_overdue()
+        if now - self._last_purge >= PURGE_EVERY:
+            self._last_purge = now
+            await self.service.purge_idempotency()
         free = self.concurrency - len(self._running)
         if free <= 0:
             return

@@ -181,8 +181,9 @@ async def test_task_ids_and_unknown_routes(api: Api) -> None:
     assert bad.status_code == 400 and bad.json()["error"] == {
         "code": "invalid_task_id", "message": bad.json()["error"]["message"], "type": "invalid_request_error",
         "param": "task_id"}  # fmt: skip
-    unknown = await api.client.get("/v1/tasks/task-unified-1757169743-8dxnm6yz", headers=auth(key))
-    assert unknown.status_code == 404
+    for unknown_id in ("task-unified-1757169743-8dxnm6yz", "task-unified-nonsense"):
+        unknown = await api.client.get(f"/v1/tasks/{unknown_id}", headers=auth(key))
+        assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "task_not_found"
     route = await api.client.get("/v1/nothing", headers=auth(key))
     assert route.status_code == 404 and route.json()["error"]["type"] == "not_found_error"
 
@@ -232,3 +233,12 @@ async def test_metrics_move_as_tasks_run(api: Api) -> None:
     assert 'reelgate_tasks_finished_total{code="",model="kling-custom-element",status="completed"} 1.0' in after
     assert 'reelgate_tasks_submitted_total{model="kling-custom-element"} 1.0' in after
     assert "reelgate_provider_call_seconds_count" in after and "reelgate_queue_depth" in after
+
+
+async def test_old_idempotency_keys_are_forgotten(api: Api) -> None:
+    key = await api.key(credits=3)
+    first = await api.submit(key, image_body(b64_jpeg(1), b64_jpeg(2)), **{"Idempotency-Key": "old"})
+    await api.rt.store.db.write(lambda c: c.run("UPDATE idempotency SET created = created - 3 * 86400"))
+    assert await api.rt.service.purge_idempotency() == 1
+    again = await api.submit(key, image_body(b64_jpeg(1), b64_jpeg(2)), **{"Idempotency-Key": "old"})
+    assert again.json()["id"] != first.json()["id"]

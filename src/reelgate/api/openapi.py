@@ -21,7 +21,7 @@ _TASK = {
     "required": ["created", "id", "model", "object", "progress", "status", "task_info", "type", "usage"],
     "properties": {
         "created": {"type": "integer"},
-        "id": {"type": "string", "pattern": "^task-unified-[0-9]+-[a-z0-9]{8}$"},
+        "id": {"type": "string", "pattern": "^task-unified-[0-9]+-[a-z0-9]{8}$"},  # what we issue
         "model": {"type": "string"},
         "object": {"const": "video.generation.task"},
         "progress": {"type": "integer", "minimum": 0, "maximum": 100},
@@ -92,7 +92,7 @@ def _list_of(item: str) -> dict[str, Any]:
 
 
 def _task_id_param() -> list[dict[str, Any]]:
-    pattern = "^task-unified-[0-9]{1,12}-[a-z0-9]{8}$"
+    pattern = "^task-unified-"
     return [{"name": "task_id", "in": "path", "required": True, "schema": {"type": "string", "pattern": pattern}}]
 
 
