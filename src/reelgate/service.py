@@ -28,7 +28,7 @@ from reelgate.errors import (
     UpstreamError,
 )
 from reelgate.media.inline import store_inline_media
-from reelgate.params import ParamProblem, media_items
+from reelgate.params import ParamProblem, is_url, media_items
 from reelgate.providers import Provider
 from reelgate.store.accounts import KeyOwner
 from reelgate.store.elements import ElementRecord
@@ -125,8 +125,11 @@ class TaskService:
             params = spec.parse(raw)
         except ParamProblem as exc:
             raise _param_error(exc) from None
+        items = media_items(params)
+        if all(is_url(source) for _, source, _ in items):
+            return params.model_dump(exclude_none=True)  # nothing to decode: skip the thread hop
         try:
-            return await asyncio.to_thread(store_inline_media, params, media_items(params), self.assets, self.settings)
+            return await asyncio.to_thread(store_inline_media, params, items, self.assets, self.settings)
         except MediaError as exc:
             raise InvalidRequest(exc.message, param=exc.param, code="invalid_media") from None
         except OSError as exc:
