@@ -14,13 +14,18 @@ import uvicorn
 
 from reelgate.cli_admin import admin_apps
 from reelgate.cli_common import migrate_db, settings
+from reelgate.cli_user import user_apps
 from reelgate.config import Settings
+from reelgate.demo import demo_command
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="Reelgate: a self-hosted EvoLink-compatible gateway."
 )
 for name, sub in admin_apps().items():
     app.add_typer(sub, name=name)
+for name, sub in user_apps().items():
+    app.add_typer(sub, name=name)
+app.command("demo")(demo_command)
 log = logging.getLogger("reelgate")
 
 

@@ -1,0 +1,88 @@
+"""A Python client for the Reelgate API: ``Reelgate`` (blocking) and ``AsyncReelgate``, typed results, one error tree.
+
+from reelgate.client import Reelgate
+
+with Reelgate() as client:  # REELGATE_API_KEY, REELGATE_BASE_URL
+    task = client.elements.create(name="Bob", description="a knight", frontal="front.jpg", refer=["side.jpg"])
+    done = client.tasks.wait(task.id, on_progress=lambda t: print(t.progress))
+    print(done.result.element_id)
+"""
+
+from reelgate.callbacks import WebhookVerificationError
+from reelgate.callbacks import verify as verify_webhook
+from reelgate.client._base import DEFAULT_BASE_URL
+from reelgate.client._client import AsyncReelgate, Reelgate
+from reelgate.client._errors import (
+    APIConnectionError,
+    APIResponseError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    InsufficientQuotaError,
+    InternalServerError,
+    MediaInputError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ReelgateError,
+    RequestTooLargeError,
+    ServiceUnavailableError,
+    TaskFailedError,
+    UpstreamError,
+    WaitTimeoutError,
+)
+from reelgate.client._media import MediaInput
+from reelgate.client._pages import AsyncPage, AsyncPaginator, SyncPage
+from reelgate.client._types import (
+    CallbackLog,
+    DeletedElement,
+    Element,
+    ElementResult,
+    Model,
+    Task,
+    TaskError,
+    TaskStatus,
+    Usage,
+)
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "APIConnectionError",
+    "APIResponseError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AsyncPage",
+    "AsyncPaginator",
+    "AsyncReelgate",
+    "AuthenticationError",
+    "BadRequestError",
+    "CallbackLog",
+    "ConflictError",
+    "DeletedElement",
+    "Element",
+    "ElementResult",
+    "InsufficientQuotaError",
+    "InternalServerError",
+    "MediaInput",
+    "MediaInputError",
+    "Model",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "Reelgate",
+    "ReelgateError",
+    "RequestTooLargeError",
+    "ServiceUnavailableError",
+    "SyncPage",
+    "Task",
+    "TaskError",
+    "TaskFailedError",
+    "TaskStatus",
+    "Usage",
+    "UpstreamError",
+    "WaitTimeoutError",
+    "WebhookVerificationError",
+    "verify_webhook",
+]
