@@ -6,17 +6,18 @@ import asyncio
 import logging
 import os
 import signal
-from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 import typer
 import uvicorn
 
+from reelgate.api.server import BoundedHttpToolsProtocol
 from reelgate.cli_admin import admin_apps
 from reelgate.cli_common import migrate_db, settings
 from reelgate.cli_user import user_apps
-from reelgate.config import Settings
+from reelgate.config import ConfigError, Settings
 from reelgate.demo import demo_command
+from reelgate.runtime import build_runtime, check_providers
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="Reelgate: a self-hosted EvoLink-compatible gateway."
@@ -54,26 +55,41 @@ def serve(
 ) -> None:
     """Run the API, the task workers and the callback dispatcher."""
     s = settings()
-    _warn_private(s)
-    migrate_db(s)
+    _prepared(s)
     if not s.public_base_url:
         os.environ["REELGATE_PUBLIC_BASE_URL"] = f"http://{host}:{port}"
     if no_tasks:
         os.environ["REELGATE_SERVE_NO_TASKS"] = "1"
     uvicorn.run(
         "reelgate.runtime:app_from_env", factory=True, host=host, port=port, workers=workers if workers > 1 else None,
-        loop="uvloop", http="httptools", access_log=False, log_config=None, timeout_keep_alive=30,
+        loop="uvloop", http=BoundedHttpToolsProtocol, access_log=False, log_config=None, timeout_keep_alive=30,
         timeout_graceful_shutdown=10, backlog=2048, limit_concurrency=4096,
     )  # fmt: skip
 
 
-def _run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+def _prepared(s: Settings) -> None:
+    """Warn about the dev switch, migrate, and fail fast (exit 2) on a bad provider configuration."""
+    _warn_private(s)
+    migrate_db(s)
+    try:
+        check_providers(s)
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _run_background(s: Settings, *, tasks: bool, dispatch: bool) -> None:
+    """Run workers and/or a dispatcher until SIGINT or SIGTERM; running tasks are left to expire their leases."""
+
     async def runner() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await main(stop)
+        rt = build_runtime(s, worker=tasks, dispatcher=dispatch)
+        await rt.start()
+        await stop.wait()
+        await rt.close()
 
     asyncio.run(runner())
 
@@ -84,39 +100,19 @@ def worker(
     dispatch: Annotated[bool, typer.Option(help="Also deliver callbacks from this process.")] = True,
 ) -> None:
     """Run task workers (and, by default, a callback dispatcher) without the API."""
-    from reelgate.runtime import build_runtime
-
     s = settings()
     if concurrency:
         s = s.with_changes(worker_concurrency=concurrency)
-    _warn_private(s)
-    migrate_db(s)
-
-    async def main(stop: asyncio.Event) -> None:
-        rt = build_runtime(s, worker=True, dispatcher=dispatch)
-        await rt.start()
-        await stop.wait()
-        await rt.close()
-
-    _run_until_signalled(main)
+    _prepared(s)
+    _run_background(s, tasks=True, dispatch=dispatch)
 
 
 @app.command()
 def dispatcher() -> None:
     """Run only the callback dispatcher."""
-    from reelgate.runtime import build_runtime
-
     s = settings()
-    _warn_private(s)
-    migrate_db(s)
-
-    async def main(stop: asyncio.Event) -> None:
-        rt = build_runtime(s, worker=False, dispatcher=True)
-        await rt.start()
-        await stop.wait()
-        await rt.close()
-
-    _run_until_signalled(main)
+    _prepared(s)
+    _run_background(s, tasks=False, dispatch=True)
 
 
 def main() -> None:

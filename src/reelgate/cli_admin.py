@@ -26,7 +26,7 @@ def _keys() -> typer.Typer:
                group: Annotated[str | None, typer.Option(help="User group (pricing).")] = None,
                name: Annotated[str, typer.Option(help="A label for the key.")] = "") -> None:  # fmt: skip
         """Create the account if new, grant credits if given, and print the new key alone on the last line."""
-        amount = credits_to_milli(credits) if credits else 0
+        amount = credits_to_milli(credits) if credits and credits.strip() not in ("0", "0.0") else 0
         key = new_api_key()
 
         async def work(store: Store) -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
 import pytest
 
 from reelgate.auth import hash_key, key_prefix, new_api_key
 from reelgate.callbacks import new_secret
-from reelgate.config import ConfigError
-from reelgate.sealing import SecretBox
+from reelgate.config import ConfigError, Settings
+from reelgate.sealing import SecretBox, load_box
 from reelgate.store.sql import Store
 
 
@@ -40,3 +43,13 @@ async def test_a_different_key_cannot_open_a_sealed_secret(store: Store) -> None
 def test_a_malformed_secret_key_is_a_clear_configuration_error() -> None:
     with pytest.raises(ConfigError, match="32 url-safe base64"):
         SecretBox(b"short")
+
+
+def test_the_key_file_is_private_and_shared_by_concurrent_starters(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    with ThreadPoolExecutor(8) as pool:
+        boxes = list(pool.map(lambda _: load_box(settings), range(8)))
+    sealed = boxes[0].seal("whsec_x")
+    assert all(box.open(sealed) == "whsec_x" for box in boxes)
+    assert (tmp_path / "secret.key").stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["secret.key"]
