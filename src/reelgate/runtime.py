@@ -25,7 +25,7 @@ from reelgate.providers.local import LocalProvider, MediaPipeline
 from reelgate.ratelimit import LocalRateLimiter, RateLimiter, RedisRateLimiter
 from reelgate.sealing import load_box
 from reelgate.service import TaskService
-from reelgate.store.db import make_database
+from reelgate.store.engines import make_database
 from reelgate.store.sql import Store
 from reelgate.worker import Worker
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-from reelgate.store.db import sqlite_path
+from reelgate.store.engines import sqlite_path
 
 
 def alembic_url(url: str) -> str:

@@ -6,9 +6,10 @@ import time
 
 from reelgate.sealing import SecretBox
 from reelgate.store.accounts import AccountStore
-from reelgate.store.db import Database, make_database
+from reelgate.store.db import Database
 from reelgate.store.deliveries import DeliveryStore
 from reelgate.store.elements import ElementStore
+from reelgate.store.engines import make_database
 from reelgate.store.tasks import TaskStore
 
 

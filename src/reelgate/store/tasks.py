@@ -6,9 +6,11 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import orjson
+
 from reelgate.domain import COMPLETED, FAILED, TaskRecord
 from reelgate.errors import InsufficientQuota, RateLimited
-from reelgate.ledger import CAPTURE, RELEASE, RESERVE
+from reelgate.ledger import CAPTURE, RELEASE
 from reelgate.store.db import Conn, Database, Row
 
 _PUBLIC_COLS = (
@@ -102,14 +104,45 @@ async def _get(c: Conn, task_id: str) -> TaskRecord | None:
     return None if row is None else record(row)
 
 
-async def _reserve(c: Conn, t: NewTask) -> None:
-    taken = await c.run(
-        "UPDATE accounts SET available = available - :p, reserved = reserved + :p, in_flight = in_flight + 1 "
-        "WHERE id = :a AND available >= :p AND in_flight < :cap",
-        {"p": t.price, "a": t.account_id, "cap": t.max_in_flight},
-    )
-    if taken:
-        return
+_RESERVE = (
+    "UPDATE accounts SET available = available - :p, reserved = reserved + :p, in_flight = in_flight + 1 "
+    "WHERE id = :a AND available >= :p AND in_flight < :cap"
+)
+_TASK_COLS = (
+    "id, account_id, api_key_id, model, provider, status, progress, cancellable, created, created_at, updated_at, "
+    "deadline, run_after, params, callback_url, price, user_group, billing_rule, estimated_time"
+)
+_TASK_VALUES = (
+    ":id, :a, :k, :model, :provider, 'pending', 0, 1, :created, :now, :now, :deadline, :now, :params, :cb, :p, "
+    ":grp, :rule, :eta"
+)
+_LEDGER_COLS = "account_id, task_id, kind, amount, note, created"
+# PostgreSQL does the whole creation in one statement (one round trip inside the group commit); the task and its
+# reserve entry are inserted only from the row the conditional reservation returned.
+_CREATE_PG = (
+    f"WITH reserved AS ({_RESERVE} RETURNING id), "
+    f"made AS (INSERT INTO tasks ({_TASK_COLS}) SELECT CAST(:id AS TEXT), CAST(:a AS BIGINT), CAST(:k AS BIGINT), "
+    "CAST(:model AS TEXT), CAST(:provider AS TEXT), 'pending', 0, 1, CAST(:created AS BIGINT), "
+    "CAST(:now AS DOUBLE PRECISION), CAST(:now AS DOUBLE PRECISION), CAST(:deadline AS DOUBLE PRECISION), "
+    "CAST(:now AS DOUBLE PRECISION), CAST(:params AS TEXT), CAST(:cb AS TEXT), CAST(:p AS BIGINT), "
+    "CAST(:grp AS TEXT), CAST(:rule AS TEXT), CAST(:eta AS INTEGER) FROM reserved RETURNING id), "
+    f"booked AS (INSERT INTO ledger ({_LEDGER_COLS}) SELECT CAST(:a AS BIGINT), id, 'reserve', CAST(:p AS BIGINT), "
+    "'', CAST(:now AS DOUBLE PRECISION) FROM made RETURNING id) "
+    "SELECT COUNT(*) AS n FROM booked"
+)
+
+
+def _create_params(t: NewTask) -> dict[str, Any]:
+    return {
+        "id": t.id, "a": t.account_id, "k": t.api_key_id, "model": t.model, "provider": t.provider,
+        "created": t.created, "now": t.now, "deadline": t.deadline, "params": orjson.dumps(t.params).decode(),
+        "cb": t.callback_url, "p": t.price, "grp": t.user_group, "rule": t.billing_rule, "eta": t.estimated_time,
+        "cap": t.max_in_flight,
+    }  # fmt: skip
+
+
+async def _refuse(c: Conn, t: NewTask) -> None:
+    """Say why a reservation did not happen: the in-flight cap (429) or the balance (402)."""
     row = await c.one("SELECT available, in_flight FROM accounts WHERE id = :a", {"a": t.account_id})
     if row is not None and int(row["available"]) >= t.price:
         raise RateLimited(
@@ -124,23 +157,27 @@ async def _reserve(c: Conn, t: NewTask) -> None:
     )
 
 
-async def _insert_task(c: Conn, t: NewTask) -> None:
-    await c.run(
-        "INSERT INTO tasks (id, account_id, api_key_id, model, provider, status, progress, cancellable, created, "
-        "created_at, updated_at, deadline, run_after, params, callback_url, price, user_group, billing_rule, "
-        "estimated_time) VALUES (:id, :a, :k, :model, :provider, 'pending', 0, 1, :created, :now, :now, "
-        ":deadline, :now, :params, :cb, :price, :grp, :rule, :eta)",
-        {
-            "id": t.id, "a": t.account_id, "k": t.api_key_id, "model": t.model, "provider": t.provider,
-            "created": t.created, "now": t.now, "deadline": t.deadline, "params": json.dumps(t.params),
-            "cb": t.callback_url, "price": t.price, "grp": t.user_group, "rule": t.billing_rule,
-            "eta": t.estimated_time,
-        },
+async def _create(c: Conn, t: NewTask, postgres: bool) -> None:
+    params = _create_params(t)
+    if postgres:
+        row = await c.one(_CREATE_PG, params)
+        if row is None or not row["n"]:
+            await _refuse(c, t)
+        return
+    if not await c.run(_RESERVE, params):
+        await _refuse(c, t)
+    await c.run(f"INSERT INTO tasks ({_TASK_COLS}) VALUES ({_TASK_VALUES})", params)
+    await c.run(f"INSERT INTO ledger ({_LEDGER_COLS}) VALUES (:a, :id, 'reserve', :p, '', :now)", params)
+
+
+def _fresh(t: NewTask) -> TaskRecord:
+    """The task just created, as a read would return it (saves reading back what was just written)."""
+    return TaskRecord(
+        id=t.id, account_id=t.account_id, model=t.model, status="pending", progress=0, created=t.created,
+        cancellable=True, estimated_time=t.estimated_time, price=t.price, user_group=t.user_group,
+        billing_rule=t.billing_rule, charged=None, result=None, error_code=None, error_message=None,
+        callback_url=t.callback_url,
     )  # fmt: skip
-    await c.run(
-        "INSERT INTO ledger (account_id, task_id, kind, amount, note, created) VALUES (:a, :id, :kind, :p, '', :now)",
-        {"a": t.account_id, "id": t.id, "kind": RESERVE, "p": t.price, "now": t.now},
-    )
 
 
 async def _settle(c: Conn, f: Finish, account_id: int, price: int) -> None:
@@ -160,7 +197,8 @@ async def _settle(c: Conn, f: Finish, account_id: int, price: int) -> None:
 class TaskStore:
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._lock = " FOR UPDATE SKIP LOCKED" if db.dialect == "postgresql" else ""
+        self._postgres = db.dialect == "postgresql"
+        self._lock = " FOR UPDATE SKIP LOCKED" if self._postgres else ""
 
     async def create(self, t: NewTask, idem: Idempotency | None) -> tuple[TaskRecord, str | None]:
         """Reserve, insert the task and its idempotency record in one transaction.
@@ -185,11 +223,8 @@ class TaskStore:
                     original = await _get(c, row["task_id"])
                     assert original is not None
                     return original, str(row["body_hash"])
-            await _reserve(c, t)
-            await _insert_task(c, t)
-            created = await _get(c, t.id)
-            assert created is not None
-            return created, None
+            await _create(c, t, self._postgres)
+            return _fresh(t), None
 
         return await self.db.write(work)
 

@@ -1,0 +1,202 @@
+"""PostgreSQL through an asyncpg pool, with the same SQL as SQLite, and writes group-committed like SQLite's."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from reelgate.errors import StoreUnavailable
+from reelgate.store.db import Params, Row, T, Work
+
+_NAMED = re.compile(r"(?<![:\w]):([a-zA-Z_]\w*)")
+
+
+def _to_positional(sql: str) -> tuple[str, list[str]]:
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in names:
+            names.append(name)
+        return f"${names.index(name) + 1}"
+
+    return _NAMED.sub(number, sql), names
+
+
+class _PgConn:
+    def __init__(self, raw: asyncpg.Connection, cache: dict[str, tuple[str, list[str]]]) -> None:
+        self.raw = raw
+        self._cache = cache
+
+    def _args(self, sql: str, params: Params | None) -> tuple[str, Sequence[Any]]:
+        compiled = self._cache.get(sql)
+        if compiled is None:
+            compiled = self._cache[sql] = _to_positional(sql)
+        text, names = compiled
+        values = params or {}
+        return text, [values[n] for n in names]
+
+    async def one(self, sql: str, params: Params | None = None) -> Row | None:
+        text, args = self._args(sql, params)
+        row: Row | None = await self.raw.fetchrow(text, *args)
+        return row
+
+    async def all(self, sql: str, params: Params | None = None) -> list[Row]:
+        text, args = self._args(sql, params)
+        return list(await self.raw.fetch(text, *args))
+
+    async def run(self, sql: str, params: Params | None = None) -> int:
+        text, args = self._args(sql, params)
+        status: str = await self.raw.execute(text, *args)
+        tail = status.rsplit(" ", 1)[-1]
+        return int(tail) if tail.isdigit() else 0
+
+
+_PG_DOWN = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError)
+_RETRY_ALONE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
+MAX_BATCH = 128
+MAX_COMMITTERS = 2  # two transactions in flight: one flushing its WAL while the next runs its statements
+Pending = tuple[Work[Any], "asyncio.Future[Any]"]
+
+
+@dataclass(frozen=True)
+class _Ok:
+    value: Any
+
+
+class _ItemFailed(Exception):
+    def __init__(self, index: int, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.index = index
+        self.error = error
+
+
+def _settle(outcomes: list[tuple[asyncio.Future[Any], Any]]) -> None:
+    """Resolve waiting writers once their transaction is over: a value only after the commit succeeded."""
+    for fut, outcome in outcomes:
+        if fut.done():
+            continue
+        if isinstance(outcome, _Ok):
+            fut.set_result(outcome.value)
+        else:
+            fut.set_exception(outcome)
+
+
+class PostgresDatabase:
+    """PostgreSQL through an asyncpg pool; each write is one transaction on one pooled connection."""
+
+    dialect = "postgresql"
+
+    def __init__(self, dsn: str, *, min_size: int = 2, max_size: int = 10) -> None:
+        self.dsn = dsn
+        self._min, self._max = min(min_size, max_size), max_size
+        self._pool: asyncpg.Pool | None = None
+        self._cache: dict[str, tuple[str, list[str]]] = {}
+        self._queue: list[Pending] = []
+        self._committers = 0
+
+    async def open(self) -> None:
+        if self._pool is not None:
+            return
+        try:
+            self._pool = await asyncpg.create_pool(self.dsn, min_size=self._min, max_size=self._max, command_timeout=30)
+        except _PG_DOWN as exc:
+            raise StoreUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
+
+    def _ready_pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise StoreUnavailable("the database pool is not open")
+        return self._pool
+
+    async def read(self, work: Work[T]) -> T:
+        try:
+            async with self._ready_pool().acquire() as raw:
+                return await work(_PgConn(raw, self._cache))
+        except _PG_DOWN as exc:
+            raise StoreUnavailable(f"database unavailable: {exc}") from exc
+
+    async def write(self, work: Work[T]) -> T:
+        """Queue ``work`` for the next group commit and wait until it is durable (or has failed alone)."""
+        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.append((work, done))
+        if self._committers < MAX_COMMITTERS:
+            self._committers += 1
+            asyncio.create_task(self._drain())
+        result: T = await done
+        return result
+
+    async def _drain(self) -> None:
+        try:
+            while self._queue:
+                batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+                await self._commit_batch(batch)
+        finally:
+            self._committers -= 1
+
+    async def _commit_batch(self, batch: list[Pending]) -> None:
+        """One transaction for the whole batch (one row lock hold, one WAL flush); a failing item is taken out
+        and the rest re-run, each in a savepoint from then on; deadlocks between batches fall back to one
+        transaction per item."""
+        savepoints = False
+        while batch:
+            try:
+                outcomes = await self._run(batch, savepoints)
+            except _RETRY_ALONE:
+                await asyncio.gather(*(self._commit_batch_alone(item) for item in batch))
+                return
+            except _PG_DOWN as exc:
+                _settle([(fut, StoreUnavailable(f"database unavailable: {exc}")) for _, fut in batch])
+                return
+            except _ItemFailed as failed:
+                _settle([(batch[failed.index][1], failed.error)])
+                batch = batch[: failed.index] + batch[failed.index + 1 :]
+                savepoints = True
+                continue
+            except Exception as exc:  # COMMIT itself failed: nothing of the batch happened
+                _settle([(fut, exc) for _, fut in batch])
+                return
+            _settle(outcomes)
+            return
+
+    async def _run(self, batch: list[Pending], savepoints: bool) -> list[tuple[asyncio.Future[Any], Any]]:
+        outcomes: list[tuple[asyncio.Future[Any], Any]] = []
+        async with self._ready_pool().acquire() as raw, raw.transaction():
+            conn = _PgConn(raw, self._cache)
+            for index, (work, fut) in enumerate(batch):
+                try:
+                    if savepoints:
+                        async with raw.transaction():
+                            outcomes.append((fut, _Ok(await work(conn))))
+                    else:
+                        outcomes.append((fut, _Ok(await work(conn))))
+                except (*_PG_DOWN, *_RETRY_ALONE):
+                    raise
+                except Exception as exc:  # the item's own failure (402, a guard, a constraint): not the batch's
+                    if not savepoints:
+                        raise _ItemFailed(index, exc) from exc
+                    outcomes.append((fut, exc))
+        return outcomes
+
+    async def _commit_batch_alone(self, item: Pending) -> None:
+        work, fut = item
+        try:
+            async with self._ready_pool().acquire() as raw, raw.transaction():
+                result = await work(_PgConn(raw, self._cache))
+        except _PG_DOWN as exc:
+            _settle([(fut, StoreUnavailable(f"database unavailable: {exc}"))])
+        except Exception as exc:
+            _settle([(fut, exc)])
+        else:
+            _settle([(fut, _Ok(result))])
+
+    async def ping(self) -> None:
+        await self.read(lambda c: c.one("SELECT 1"))
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
