@@ -164,3 +164,13 @@ async def test_listing_is_newest_first_with_a_cursor(store: Store) -> None:
     assert [t.id for t in page] == ids[::-1][:3]
     rest = await store.tasks.list_for_account(acct, status="", model="", after=page[-1].id, limit=3)
     assert [t.id for t in rest] == ids[::-1][3:]
+
+
+async def test_concurrent_reads_each_get_their_own_row(store: Store) -> None:
+    acct = await account(store, credits=30_000)
+    ids = [(await store.tasks.create(new_task(acct), None))[0].id for _ in range(20)]
+    wanted = [*ids, *ids, "task-unified-1-missing0"]
+    got = await asyncio.gather(*(store.tasks.get(task_id) for task_id in wanted))
+    assert [g.id if g else None for g in got] == [*ids, *ids, None]
+    other = await account(store, "other")
+    assert await store.tasks.get(ids[0], other) is None

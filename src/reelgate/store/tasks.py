@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import orjson
 
 from reelgate.domain import COMPLETED, FAILED, TaskRecord
 from reelgate.errors import InsufficientQuota, RateLimited
 from reelgate.ledger import CAPTURE, RELEASE
+from reelgate.store.coalesce import CoalescedReads
 from reelgate.store.db import Conn, Database, Row
 
 _PUBLIC_COLS = (
@@ -199,6 +200,8 @@ class TaskStore:
         self.db = db
         self._postgres = db.dialect == "postgresql"
         self._lock = " FOR UPDATE SKIP LOCKED" if self._postgres else ""
+        sql = f"SELECT {_PUBLIC_COLS} FROM tasks WHERE id = ANY(:ids)"
+        self._reads = CoalescedReads(db, sql, record) if self._postgres else None
 
     async def create(self, t: NewTask, idem: Idempotency | None) -> tuple[TaskRecord, str | None]:
         """Reserve, insert the task and its idempotency record in one transaction.
@@ -229,7 +232,10 @@ class TaskStore:
         return await self.db.write(work)
 
     async def get(self, task_id: str, account_id: int | None = None) -> TaskRecord | None:
-        rec = await self.db.read(lambda c: _get(c, task_id))
+        if self._reads is not None:
+            rec = cast(TaskRecord | None, await self._reads.get(task_id))
+        else:  # SQLite: an inline primary-key read is cheaper than any batching
+            rec = await self.db.read(lambda c: _get(c, task_id))
         if rec is None or (account_id is not None and rec.account_id != account_id):
             return None
         return rec
