@@ -78,8 +78,9 @@ class SqliteDatabase:
             raise StoreUnavailable(str(exc)) from exc
 
     async def write(self, work: Work[T]) -> T:
-        async with self._committed:
-            await self._committed.wait_for(lambda: not self._committing)
+        if self._committing:  # the open transaction is being committed: join the next one
+            async with self._committed:
+                await self._committed.wait_for(lambda: not self._committing)
         result = self._apply(work)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._batch.append(done)
