@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 import uvicorn
+import uvloop
 
 from reelgate.api.server import BoundedHttpToolsProtocol
 from reelgate.cli_admin import admin_apps
@@ -91,7 +92,7 @@ def _run_background(s: Settings, *, tasks: bool, dispatch: bool) -> None:
         await stop.wait()
         await rt.close()
 
-    asyncio.run(runner())
+    uvloop.run(runner())
 
 
 @app.command()

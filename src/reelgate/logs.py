@@ -39,3 +39,5 @@ def configure(level: str, as_json: bool) -> None:
     root.setLevel(level)
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    for chatty in ("httpx", "httpcore"):  # one line per outgoing request (every poll) is noise, not signal
+        logging.getLogger(chatty).setLevel(logging.WARNING)

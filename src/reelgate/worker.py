@@ -20,6 +20,7 @@ from reelgate.store.tasks import Claim, Finish
 
 log = logging.getLogger("reelgate.worker")
 MAX_ATTEMPTS = 8
+ERRORS_KEY = "_worker_errors"
 SWEEP_EVERY = 1.0
 PURGE_EVERY = 3600.0
 
@@ -177,9 +178,12 @@ class Worker:
         return outcome
 
     def _retry_or_fail(self, claim: Claim, code: str, message: str) -> Outcome:
-        if claim.attempts >= MAX_ATTEMPTS:
+        # Errors are counted in the task's state, apart from claims: a task polled a hundred times has not
+        # failed a hundred times.
+        errors = int(claim.state.get(ERRORS_KEY, 0)) + 1
+        if errors >= MAX_ATTEMPTS:
             return Failed(code, message)
-        return Pending(delay=min(2.0**claim.attempts, 30.0), state=claim.state)
+        return Pending(delay=min(2.0**errors, 30.0), state={**claim.state, ERRORS_KEY: errors})
 
     async def _apply(self, claim: Claim, outcome: Outcome) -> None:
         if isinstance(outcome, Pending):

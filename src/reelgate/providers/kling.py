@@ -36,6 +36,7 @@ from reelgate.providers.kling_channels import (
 )
 from reelgate.providers.local import MediaPipeline, StoredMedia, result_data
 
+POLL_SLOT_WAIT = 2.0
 log = logging.getLogger("reelgate.kling")
 HOOK_PATH = "/hooks/kling"
 NO_CHANNEL = "No upstream provider account is available right now; try again later."
@@ -209,7 +210,9 @@ class KlingProvider:
         if channel is None:
             return self._lost(run, state)
         try:
-            async with channel.slot():
+            # A poll holds its slot for milliseconds: waiting briefly keeps the task's place, where bouncing it
+            # would send it behind every other due task.
+            async with channel.slot(max_wait=POLL_SLOT_WAIT):
                 task = await channel.client.get(state["kling_task_id"])
         except Busy as busy:
             return Pending(busy.wait, state)
@@ -242,7 +245,8 @@ class KlingProvider:
 
     def _next_poll(self, state: State) -> Pending:
         polls = int(state.get("polls", 0))
-        delay = min(self.config.poll_max, self.config.poll_initial * self.config.poll_factor**polls)
+        # The exponent is capped so a long-lived task cannot overflow a float (factor**1024 does).
+        delay = min(self.config.poll_max, self.config.poll_initial * self.config.poll_factor ** min(polls, 60))
         following = min(self.config.poll_max, delay * self.config.poll_factor)
         return Pending(_jitter(delay), {**state, "polls": polls + 1, "next_delay": following})
 

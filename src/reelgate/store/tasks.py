@@ -274,13 +274,15 @@ class TaskStore:
                     f"{_ACTIVE} RETURNING id, account_id, model, provider, params, state, attempts, deadline",
                     {"me": owner, "exp": now + lease, "now": now, "id": cand["id"]},
                 )
-                if row is not None:
+                if row is not None and cand["lease_owner"] is not None:
+                    # Only takeovers are recorded: a claim of a free task is the normal case (one per poll).
                     await c.run(
                         "INSERT INTO task_claims (task_id, owner, claimed_at, previous_owner, previous_lease_expires) "
                         "VALUES (:id, :me, :now, :prev, :prev_exp)",
                         {"id": cand["id"], "me": owner, "now": now, "prev": cand["lease_owner"],
                          "prev_exp": cand["lease_expires"]},
                     )  # fmt: skip
+                if row is not None:
                     claims.append(
                         Claim(row["id"], int(row["account_id"]), row["model"], row["provider"],
                               json.loads(row["params"]), json.loads(row["state"]), int(row["attempts"]),
