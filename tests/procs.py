@@ -15,10 +15,20 @@ import httpx
 BIN = Path(sys.executable).parent / "reelgate"
 
 
+def free_ports(count: int) -> list[int]:
+    """Distinct free loopback ports (all held open at once while choosing, so no two are the same)."""
+    held = [socket.socket() for _ in range(count)]
+    try:
+        for s in held:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in held]
+    finally:
+        for s in held:
+            s.close()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_ports(1)[0]
 
 
 def reelgate_env(data_dir: Path, db_url: str, **extra: str) -> dict[str, str]:

@@ -19,7 +19,7 @@ from dbs import truncate
 from fakes import mediagen
 from fakes.receiver import Receiver
 from fakes.tcp_proxy import TcpProxy
-from procs import Proc, create_key, free_port, reelgate_env, serve
+from procs import Proc, create_key, free_ports, reelgate_env, serve
 
 TASKS = 240
 FRONT = "data:image/jpeg;base64," + base64.b64encode(mediagen.jpeg(512, 640, scene=1)).decode()
@@ -80,7 +80,7 @@ def test_two_apis_three_workers_kills_and_a_cut_connection(tmp_path: Path, pg_se
     env = reelgate_env(tmp_path / "data", db_url, REELGATE_LEASE_SECONDS="2", REELGATE_WORKER_CONCURRENCY="4",
                        REELGATE_CALLBACK_RETRY_DELAYS="0.2,0.4,0.8", REELGATE_RATE_LIMIT_PER_MINUTE="0")  # fmt: skip
     key = create_key(env, credits=TASKS + 10)
-    ports = [free_port(), free_port()]
+    ports = free_ports(2)
     with Receiver() as hook, TcpProxy(pg_port) as proxy:
         cut_env = {**env, "REELGATE_DATABASE_URL": db_url.replace(f":{pg_port}/", f":{proxy.port}/")}
         apis = [serve(env, port, tmp_path / f"api{i}.log", "--no-tasks") for i, port in enumerate(ports)]
