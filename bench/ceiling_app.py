@@ -1,0 +1,49 @@
+"""The ceiling: a bare Starlette app answering a small JSON object, served exactly like ``reelgate serve``.
+
+Run: ``.venv/bin/python bench/ceiling_app.py --port 8791 --workers 2`` and GET /hello. The uvicorn options below
+are a copy of the ones in src/reelgate/cli.py ``serve`` (uvloop, Reelgate's httptools protocol with its header
+and per-client limits, no access log, same limits), so the only difference from Reelgate's hot routes is the work
+the routes do. Keep them in step with ``serve``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+try:  # the protocol ``reelgate serve`` runs: uvicorn's httptools protocol plus header/connection limits
+    from reelgate.api.server import BoundedHttpToolsProtocol as SERVE_PROTOCOL
+except ImportError:  # an older tree: plain httptools, as serve used then
+    SERVE_PROTOCOL = "httptools"  # type: ignore[assignment,misc]
+
+
+async def hello(request: Request) -> JSONResponse:
+    return JSONResponse({"object": "hello", "status": "ok", "progress": 100})
+
+
+app = Starlette(routes=[Route("/hello", hello, methods=["GET"])])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8791)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+    sys.path.insert(0, str(Path(__file__).resolve().parent))  # worker processes import "ceiling_app:app"
+    uvicorn.run(
+        "ceiling_app:app", host=args.host, port=args.port, workers=args.workers if args.workers > 1 else None,
+        loop="uvloop", http=SERVE_PROTOCOL, access_log=False, log_config=None, timeout_keep_alive=30,
+        timeout_graceful_shutdown=10, backlog=2048, limit_concurrency=4096, log_level="warning",
+    )  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,227 @@
+"""Memory and read speed against the number of stored tasks.
+
+Two ``reelgate serve`` processes side by side (each one process: API, workers, dispatcher), each on a fresh
+database. Completed tasks are inserted straight into their ``tasks`` tables (the row shape of migration 0001):
+100 into the first, 100,000 into the second. RSS (VmRSS) of each is read idle, before and after the insert, and
+after the load. Then GET /v1/tasks/{id} on random ids among each server's tasks (wrk -t2 -c64, a Lua script
+picking the id), alternating between the two servers for --rounds rounds; medians are shown.
+
+Judged by: req/s with 100,000 tasks / req/s with 100 tasks, which should be about 1 (>= 0.9 passes), and RSS not
+growing with the number of stored tasks. On SQLite it also times the route's primary-key read in this process
+(CPU microseconds per read, random ids, no HTTP): the part of the difference that does not depend on neighbours.
+
+    .venv/bin/python bench/memory.py --duration 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import random
+import sqlite3
+import string
+import sys
+import time
+from typing import Any
+
+from benchkit import (
+    Db,
+    Load,
+    Reelgate,
+    database,
+    load,
+    machine,
+    median,
+    reelgate,
+    rss_mb,
+    table,
+    wait_for_quiet,
+    warm,
+    write_results,
+)
+
+RATIO_TARGET = 0.9
+_COLUMNS = ("id", "account_id", "api_key_id", "model", "provider", "status", "progress", "cancellable", "created",
+            "created_at", "updated_at", "finished_at", "deadline", "run_after", "attempts", "params", "state",
+            "callback_url", "price", "user_group", "billing_rule", "estimated_time", "charged", "result")  # fmt: skip
+_ALPHABET = string.ascii_lowercase + string.digits
+
+
+def _suffix(n: int) -> str:
+    out = []
+    for _ in range(8):
+        n, r = divmod(n, len(_ALPHABET))
+        out.append(_ALPHABET[r])
+    return "".join(reversed(out))
+
+
+def task_rows(account_id: int, key_id: int, start: int, count: int) -> list[tuple[Any, ...]]:
+    """Completed local-engine tasks, shaped like the ones the service writes (params, result_data, settlement)."""
+    rng = random.Random(start)
+    now = time.time()
+    rows = []
+    for n in range(start, start + count):
+        created = now - 86_400 + n * 0.5
+        task_id = f"task-unified-{int(created)}-{_suffix(n * 7919 + 12345)}"
+        front, side = f"{rng.getrandbits(256):064x}.jpg", f"{rng.getrandbits(256):064x}.jpg"
+        params = {"element_name": f"Character {n}", "element_description": "A young male character with short hair",
+                  "reference_type": "image_refer",
+                  "element_image_list": {"frontal_image": f"https://example.com/{n}/front.jpg",
+                                         "refer_images": [{"image_url": f"https://example.com/{n}/side.jpg"}]}}  # fmt: skip
+        result = {"element_id": str(10**12 + n), "element_name": params["element_name"],
+                  "element_description": params["element_description"], "reference_type": "image_refer",
+                  "tag_list": [], "element_image_list": {"frontal_image": f"http://127.0.0.1/assets/{front}",
+                                                         "refer_images": [{"image_url": f"http://127.0.0.1/assets/{side}"}]}}  # fmt: skip
+        rows.append((task_id, account_id, key_id, "kling-custom-element", "local", "completed", 100, 0, int(created),
+                     created, created + 3, created + 3, created + 900, created, 1, json.dumps(params), "{}", None,
+                     1000, "default", "per_call", 30, 1000, json.dumps(result)))  # fmt: skip
+    return rows
+
+
+async def _pg(url: str, rows: list[tuple[Any, ...]] | None) -> tuple[int, int]:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        if rows:
+            await conn.copy_records_to_table("tasks", records=rows, columns=_COLUMNS)
+        row = await conn.fetchrow("SELECT id, account_id FROM api_keys ORDER BY id LIMIT 1")
+        return int(row["id"]), int(row["account_id"])
+    finally:
+        await conn.close()
+
+
+def owner_ids(rg: Reelgate, db: Db) -> tuple[int, int]:
+    if db.kind == "postgres":
+        return asyncio.run(_pg(db.url, None))
+    with contextlib.closing(sqlite3.connect(rg.sqlite_path, timeout=30)) as conn:
+        key_id, account_id = conn.execute("SELECT id, account_id FROM api_keys ORDER BY id LIMIT 1").fetchone()
+    return int(key_id), int(account_id)
+
+
+def insert(rg: Reelgate, db: Db, rows: list[tuple[Any, ...]]) -> None:
+    if db.kind == "postgres":
+        asyncio.run(_pg(db.url, rows))
+        return
+    sql = f"INSERT INTO tasks ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+    with contextlib.closing(sqlite3.connect(rg.sqlite_path, timeout=30)) as conn, conn:
+        conn.executemany(sql, rows)
+
+
+def rss(rg: Reelgate) -> float:
+    return round(sum(rss_mb(pid) for pid in rg.proc.tree_pids()), 1)
+
+
+def get_load(rg: Reelgate, ids: list[str], args: argparse.Namespace) -> Load:
+    wait_for_quiet(args.quiet_wait)
+    paths = [f"/v1/tasks/{i}" for i in ids]
+    common: dict[str, Any] = {"headers": rg.headers, "paths": paths, "connections": 64, "threads": 2}
+    warm(f"{rg.base}/v1/tasks/{ids[0]}", args.warmup, **common)
+    return load(f"{rg.base}/v1/tasks/{ids[0]}", duration=args.duration, watch=[rg.proc, rg.db], **common)
+
+
+def read_cost_us(rg: Reelgate, db: Db, ids: list[str], lookups: int = 50_000) -> float | None:
+    """CPU microseconds per primary-key read of a task row, in this process, on the server's SQLite file.
+
+    The same read the GET route makes, without HTTP or the neighbours' noise: what the stored-task count costs
+    by itself. Median of 3 repetitions; None on PostgreSQL (the read runs in a backend process there).
+    """
+    if db.kind != "sqlite":
+        return None
+    rng = random.Random(7)
+    picks = [rng.choice(ids) for _ in range(lookups)]
+    costs = []
+    with contextlib.closing(sqlite3.connect(f"file:{rg.sqlite_path}?mode=ro", uri=True)) as conn:
+        for _ in range(3):
+            started = time.process_time()
+            for task_id in picks:
+                conn.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
+            costs.append((time.process_time() - started) / lookups * 1e6)
+    return round(median(costs), 2)
+
+
+def _median_load(runs: list[Load]) -> Load:
+    return Load(requests=sum(r.requests for r in runs), seconds=round(sum(r.seconds for r in runs), 2),
+                rps=round(median([r.rps for r in runs]), 1), p50_ms=round(median([r.p50_ms for r in runs]), 2),
+                p90_ms=round(median([r.p90_ms for r in runs]), 2), p99_ms=round(median([r.p99_ms for r in runs]), 2),
+                max_ms=max(r.max_ms for r in runs), errors=sum(r.errors for r in runs), tool=runs[0].tool,
+                other_cpu=max(r.other_cpu for r in runs))  # fmt: skip
+
+
+def fill(rg: Reelgate, db: Db, total: int) -> tuple[list[str], float]:
+    """Insert ``total`` tasks in batches; their ids and the seconds it took."""
+    key_id, account_id = owner_ids(rg, db)
+    started, ids = time.monotonic(), []
+    for start in range(0, total, 20_000):
+        batch = task_rows(account_id, key_id, start, min(20_000, total - start))
+        insert(rg, db, batch)
+        ids += [row[0] for row in batch]
+    return ids, time.monotonic() - started
+
+
+def measure(kind: str, total: int, args: argparse.Namespace) -> dict[str, Any]:
+    """Two servers side by side, 100 and ``total`` stored tasks; GET runs alternate between them."""
+    with database(kind) as db_few, database(kind) as db_lots, reelgate(db_few) as few, reelgate(db_lots) as lots:
+        few_ids, _ = fill(few, db_few, 100)
+        time.sleep(2)
+        rss_few_idle, rss_lots_empty = rss(few), rss(lots)
+        lots_ids, insert_s = fill(lots, db_lots, total)
+        time.sleep(2)
+        rss_lots_idle = rss(lots)
+        runs: dict[str, list[Load]] = {"few": [], "lots": []}
+        for _ in range(args.rounds):
+            runs["few"].append(get_load(few, few_ids, args))
+            runs["lots"].append(get_load(lots, lots_ids, args))
+        rss_few_after, rss_lots_after = rss(few), rss(lots)
+        read_few, read_lots = read_cost_us(few, db_few, few_ids), read_cost_us(lots, db_lots, lots_ids)
+    get_few, get_lots = _median_load(runs["few"]), _median_load(runs["lots"])
+    ratio = get_lots.rps / get_few.rps
+    return {"database": kind, "tasks": total, "insert_seconds": round(insert_s, 1),
+            "rss_idle_mb": rss_few_idle, "rss_after_load_100_mb": rss_few_after,
+            "rss_before_insert_mb": rss_lots_empty, "rss_idle_after_insert_mb": rss_lots_idle,
+            "rss_after_load_all_mb": rss_lots_after, "get_100": get_few, "get_all": get_lots,
+            "read_us_100": read_few, "read_us_all": read_lots,
+            "rounds": runs, "ratio": round(ratio, 3), "passed": ratio >= RATIO_TARGET}  # fmt: skip
+
+
+def render(rows: list[dict[str, Any]]) -> str:
+    headers = ["db", "stored tasks", "RSS MB", "GET req/s", "p50 ms", "p99 ms", "other CPU", "ratio", "result",
+               "PK read us"]  # fmt: skip
+    out = []
+    for r in rows:
+        out.append([r["database"], 100, f"{r['rss_idle_mb']} idle / {r['rss_after_load_100_mb']} after load",
+                    r["get_100"].rps, r["get_100"].p50_ms, r["get_100"].p99_ms, f"{r['get_100'].other_cpu:.0%}",
+                    "1 (base)", "-", r["read_us_100"] or "-"])  # fmt: skip
+        out.append([r["database"], r["tasks"], f"{r['rss_before_insert_mb']} empty / {r['rss_idle_after_insert_mb']} "
+                    f"idle / {r['rss_after_load_all_mb']} after load", r["get_all"].rps, r["get_all"].p50_ms, r["get_all"].p99_ms,
+                    f"{r['get_all'].other_cpu:.0%}", f"{r['ratio']:.2f} (>= {RATIO_TARGET:g})",
+                    "PASS" if r["passed"] else "FAIL", r["read_us_all"] or "-"])  # fmt: skip
+    return table(headers, out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=10, help="seconds per measured GET run (default 10)")
+    parser.add_argument("--warmup", type=float, default=2)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating GET runs per server; medians shown")
+    parser.add_argument("--tasks", type=int, default=100_000, help="stored tasks in the second phase")
+    parser.add_argument("--databases", default="sqlite", help="comma list: sqlite,postgres (default sqlite)")
+    parser.add_argument("--quiet-wait", type=float, default=30)
+    parser.add_argument("--json-out", default=None)
+    args = parser.parse_args(argv)
+    info = machine()
+    rows = [measure(kind, args.tasks, args) for kind in args.databases.split(",")]
+    print("\nmemory: RSS of reelgate serve (one process) and GET /v1/tasks/{random id} with 100 vs "
+          f"{args.tasks:,} stored tasks")  # fmt: skip
+    print(render(rows))
+    passed = all(r["passed"] for r in rows)
+    path = write_results("memory", {"machine": info, "args": vars(args), "passed": passed, "rows": rows},
+                         args.json_out)  # fmt: skip
+    print(f"\nall targets met: {passed}; results in {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

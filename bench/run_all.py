@@ -1,0 +1,183 @@
+"""Run every benchmark with modest durations (under 10 minutes on a 2-core machine) and print one table.
+
+    make bench                                   # = .venv/bin/python bench/run_all.py
+    .venv/bin/python bench/run_all.py --duration 4 --markdown
+    .venv/bin/python bench/run_all.py --only hot_routes,memory
+
+Each script runs as its own process and also works alone (see its --help). Results: bench/results/<name>-*.json
+per script and bench/results/run_all-<time>.json for the whole run (the directory is git-ignored).
+PostgreSQL rows are skipped when REELGATE_BENCH_PG_URL (default postgresql://postgres@127.0.0.1:5432/postgres)
+does not answer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from benchkit import BENCH, PG_ADMIN_URL, ensure_wrk, machine, markdown_table, table, write_results
+
+BUDGET_SECONDS = 540.0  # leave a margin under the 10 minutes
+# Seconds a second attempt needs; a script is retried once (a server killed from outside, a port race) if they fit.
+RETRY_NEEDS = {"hot_routes": 240, "element_latency": 60, "callback_latency": 90, "memory": 90}
+
+
+def postgres_available() -> bool:
+    import asyncio
+
+    import asyncpg
+
+    async def probe() -> None:
+        conn = await asyncpg.connect(PG_ADMIN_URL, timeout=3)
+        await conn.close()
+
+    try:
+        asyncio.run(probe())
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        return False
+    return True
+
+
+def run_script(name: str, argv: list[str], tmp: Path) -> dict[str, Any] | None:
+    out = tmp / f"{name}.json"
+    command = [sys.executable, str(BENCH / f"{name}.py"), *argv, "--json-out", str(out)]
+    print(f"\n=== {name}: {' '.join(['.venv/bin/python', f'bench/{name}.py', *argv])}", flush=True)
+    started = time.monotonic()
+    code = subprocess.run(command, timeout=900).returncode
+    print(f"=== {name} finished in {time.monotonic() - started:.0f} s (exit {code})", flush=True)
+    if code != 0 or not out.exists():
+        return None
+    result: dict[str, Any] = json.loads(out.read_text())
+    result["command"] = " ".join([".venv/bin/python", f"bench/{name}.py", *argv])
+    return result
+
+
+def _verdict(passed: bool | None) -> str:
+    return "-" if passed is None else "PASS" if passed else "FAIL"
+
+
+def hot_rows(res: dict[str, Any]) -> list[list[Any]]:
+    rows = []
+    ceilings = {r["config"].split()[-1]: r["load"]["rps"] for r in res["rows"] if r["passed"] is None}
+    for r in res["rows"]:
+        load = r["load"]
+        figures = f"{load['rps']:,.0f} req/s, p50 {load['p50_ms']:.1f} ms, p99 {load['p99_ms']:.1f} ms"
+        if r["passed"] is None:
+            rows.append(["hot_routes", f"{r['config']} {r['route']}", figures, "ceiling", "-", "-",
+                         f"{load['other_cpu']:.0%}"])  # fmt: skip
+            continue
+        ceiling = ceilings.get(r["config"].split()[-1], 0)
+        rows.append(["hot_routes", f"{r['config']} {r['route']}", figures,
+                     f"{r['ratio']:.0%} of {ceiling:,.0f}", r["target"], _verdict(r["passed"]),
+                     f"{load['other_cpu']:.0%}"])  # fmt: skip
+    return rows
+
+
+def element_rows(res: dict[str, Any]) -> list[list[Any]]:
+    return [["element_latency", f"{r['database']}: {r['case']}",
+             f"engine median {r['engine_median_ms']:.0f} ms, floor {r['floor_median_ms']:.0f} ms, "
+             f"slowest poll {r['slowest_poll_ms']:.0f} ms", f"{r['ratio']:.2f}x floor",
+             f"<= 2x floor + 50 = {r['target_ms']:.0f} ms", _verdict(r["passed"]), "-"] for r in res["rows"]]  # fmt: skip
+
+
+def callback_rows(res: dict[str, Any]) -> list[list[Any]]:
+    return [["callback_latency", f"{r['database']}: {r['tasks']} tasks at {r['rate_per_s']:g}/s",
+             f"p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, max {r['max_ms']:.1f} ms "
+             f"({r['callbacks_received']} received)", f"p99 {r['p99_ms']:.1f} ms", r["target"],
+             _verdict(r["passed"]), "-"] for r in res["rows"]]  # fmt: skip
+
+
+def memory_rows(res: dict[str, Any]) -> list[list[Any]]:
+    out = []
+    for r in res["rows"]:
+        few, lots = r["get_100"], r["get_all"]
+        out.append(["memory", f"{r['database']}: 100 vs {r['tasks']:,} stored tasks",
+                    f"RSS {r['rss_idle_mb']:.0f} -> {r['rss_after_load_all_mb']:.0f} MB; GET {few['rps']:,.0f} vs "
+                    f"{lots['rps']:,.0f} req/s, p99 {few['p99_ms']:.1f} vs {lots['p99_ms']:.1f} ms"
+                    + (f"; PK read {r['read_us_100']} vs {r['read_us_all']} us" if r.get("read_us_100") else ""),
+                    f"{r['ratio']:.2f}", ">= 0.9", _verdict(r["passed"]),
+                    f"{max(few['other_cpu'], lots['other_cpu']):.0%}"])  # fmt: skip
+    return out
+
+
+SUMMARIES: dict[str, Callable[[dict[str, Any]], list[list[Any]]]] = {
+    "hot_routes": hot_rows,
+    "element_latency": element_rows,
+    "callback_latency": callback_rows,
+    "memory": memory_rows,
+}
+
+
+def plan(args: argparse.Namespace, dbs: str) -> dict[str, list[str]]:
+    d = f"{args.duration:g}"
+    return {
+        "hot_routes": [
+            "--duration",
+            d,
+            "--rounds",
+            str(args.rounds),
+            "--warmup",
+            "1",
+            "--quiet-wait",
+            "3",
+            "--databases",
+            dbs,
+        ],  # fmt: skip
+        "element_latency": ["--runs", "5", "--video-runs", "3", "--quiet-wait", "2"],
+        "callback_latency": ["--rate", "20", "--databases", "sqlite"],  # --tasks chosen from the time left
+        "memory": ["--duration", d, "--warmup", "1", "--quiet-wait", "3", "--rounds", str(args.rounds)],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=4, help="seconds per measured load run (default 4)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds in hot_routes and memory (default 3)")
+    parser.add_argument("--only", default=",".join(SUMMARIES), help="comma list of benchmarks to run")
+    parser.add_argument("--markdown", action="store_true", help="also print the summary as a Markdown table")
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    ensure_wrk()
+    info = machine()
+    dbs = "sqlite,postgres" if postgres_available() else "sqlite"
+    if dbs == "sqlite":
+        print(f"PostgreSQL at {PG_ADMIN_URL} does not answer: PostgreSQL rows skipped")
+    steps = plan(args, dbs)
+    results: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="reelgate-bench-all-") as tmp:
+        for name in args.only.split(","):
+            argv_ = steps[name]
+            if name == "callback_latency":
+                left = BUDGET_SECONDS - (time.monotonic() - started) - (90 if "memory" in args.only else 0)
+                argv_ = [*argv_, "--tasks", "1000" if left > 1000 / 20 + 40 else "300"]
+            res = run_script(name, argv_, Path(tmp))
+            if res is None and BUDGET_SECONDS - (time.monotonic() - started) > RETRY_NEEDS.get(name, 120):
+                print(f"=== {name} did not finish; running it once more", flush=True)
+                res = run_script(name, argv_, Path(tmp))
+            if res is not None:
+                results[name] = res
+    rows = [row for name, res in results.items() for row in SUMMARIES[name](res)]
+    headers = ["benchmark", "case", "figures", "judged by", "target", "result", "other CPU"]
+    elapsed = time.monotonic() - started
+    print(f"\n=== summary ({elapsed:.0f} s, {info['cpus']} CPUs, load tool {info['load_tool']}, "
+          f"commit {info['commit']})")  # fmt: skip
+    print(table(headers, rows))
+    if args.markdown:
+        print("\n" + markdown_table(headers, rows))
+    failed = [name for name in args.only.split(",") if name not in results]
+    path = write_results("run_all", {"machine": info, "seconds": round(elapsed), "rows": rows, "failed": failed,
+                                     "commands": {n: r["command"] for n, r in results.items()},
+                                     "results": results})  # fmt: skip
+    print(f"\nresults in {path}" + (f"; benchmarks that did not finish: {', '.join(failed)}" if failed else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
