@@ -42,7 +42,11 @@ TASK_ERROR_CODES: Final = frozenset(
 
 def new_task_id(now: int) -> str:
     """``task-unified-<unix seconds>-<8 chars>`` with 41 bits of cryptographic randomness."""
-    suffix = "".join(secrets.choice(_ALPHABET) for _ in range(8))
+    value = secrets.randbelow(36**8)  # one draw of 41 random bits instead of eight
+    suffix = ""
+    for _ in range(8):
+        value, digit = divmod(value, 36)
+        suffix += _ALPHABET[digit]
     return f"{TASK_ID_PREFIX}{now}-{suffix}"
 
 

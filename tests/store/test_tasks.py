@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+import sqlite3
 import time
+from pathlib import Path
 
 import pytest
 
@@ -174,3 +177,26 @@ async def test_concurrent_reads_each_get_their_own_row(store: Store) -> None:
     assert [g.id if g else None for g in got] == [*ids, *ids, None]
     other = await account(store, "other")
     assert await store.tasks.get(ids[0], other) is None
+
+
+async def test_sqlite_writer_waits_for_another_process_without_blocking_reads(tmp_path: Path,
+                                                                              sqlite_template: Path) -> None:  # fmt: skip
+    path = tmp_path / "locked.db"
+    shutil.copy(sqlite_template, path)
+    store = await Store.open(f"sqlite:///{path}")
+    other = sqlite3.connect(path, isolation_level=None)  # stands for another reelgate process
+    try:
+        acct = await account(store)
+        other.execute("BEGIN IMMEDIATE")
+        write = asyncio.create_task(store.tasks.create(new_task(acct), None))
+        started = time.monotonic()
+        for _ in range(5):  # reads keep being answered while the writer waits for the lock
+            assert await store.tasks.get("task-unified-1-aaaaaaaa") is None
+            await asyncio.sleep(0.02)
+        assert not write.done() and time.monotonic() - started < 1
+        other.execute("COMMIT")
+        rec, _ = await asyncio.wait_for(write, 5)
+        assert (await store.tasks.get(rec.id)) is not None
+    finally:
+        other.close()
+        await store.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -72,7 +73,9 @@ class MediaPipeline:
         stored: list[StoredMedia] = []
         for index, (field, source, kind) in enumerate(items):
             data = await self._load(field, source, kind)
-            stored.append(self._check_and_store(field, data, kind))
+            # Decoding a 4K image or probing a video takes 100+ ms of CPU: off the event loop, so the API process
+            # keeps answering polls meanwhile.
+            stored.append(await asyncio.to_thread(self._check_and_store, field, data, kind))
             await ctx.progress(10 + int(70 * (index + 1) / len(items)))
         frontal = next((s.image for s in stored if s.field.endswith("frontal_image")), None)
         refers = [(s.field, s.image) for s in stored if s.image is not None and not s.field.endswith("frontal_image")]

@@ -76,6 +76,12 @@ class _ItemFailed(Exception):
         self.error = error
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Skip asyncpg's per-release session reset (one round trip per query): Reelgate sets no session state —
+    no LISTEN, no SET, no advisory locks, no cursors. asyncpg still rolls back an unfinished transaction."""
+    return None
+
+
 def _settle(outcomes: list[tuple[asyncio.Future[Any], Any]]) -> None:
     """Resolve waiting writers once their transaction is over: a value only after the commit succeeded."""
     for fut, outcome in outcomes:
@@ -104,7 +110,9 @@ class PostgresDatabase:
         if self._pool is not None:
             return
         try:
-            self._pool = await asyncpg.create_pool(self.dsn, min_size=self._min, max_size=self._max, command_timeout=30)
+            self._pool = await asyncpg.create_pool(
+                self.dsn, min_size=self._min, max_size=self._max, command_timeout=30, reset=_keep_session
+            )
         except _PG_DOWN as exc:
             raise StoreUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
 

@@ -40,14 +40,17 @@ def _run_to_end(coro: Coroutine[Any, Any, T]) -> T:
     raise RuntimeError("SQLite transaction work must not await anything but the connection")
 
 
-def _open_sqlite(path: str) -> sqlite3.Connection:
+def _open_sqlite(path: str, busy_ms: int) -> sqlite3.Connection:
     raw = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
     raw.row_factory = sqlite3.Row
     raw.execute("PRAGMA journal_mode=WAL")
     raw.execute("PRAGMA synchronous=FULL")  # billing data: every acknowledged commit is on disk
     raw.execute("PRAGMA foreign_keys=ON")
-    raw.execute("PRAGMA busy_timeout=10000")
+    raw.execute(f"PRAGMA busy_timeout={busy_ms}")
     return raw
+
+
+LOCK_WAIT = 10.0  # seconds a writer waits for another process's write transaction before giving up
 
 
 class SqliteDatabase:
@@ -62,8 +65,8 @@ class SqliteDatabase:
     def __init__(self, path: str) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._writer = _SqliteConn(_open_sqlite(path))
-        self._reader = _SqliteConn(_open_sqlite(path))
+        self._writer = _SqliteConn(_open_sqlite(path, busy_ms=0))  # waits for the lock in _begin, not in C
+        self._reader = _SqliteConn(_open_sqlite(path, busy_ms=10_000))
         self._batch: list[asyncio.Future[None]] = []
         self._in_tx = False
         self._commit_task: asyncio.Task[None] | None = None
@@ -78,9 +81,14 @@ class SqliteDatabase:
             raise StoreUnavailable(str(exc)) from exc
 
     async def write(self, work: Work[T]) -> T:
-        if self._committing:  # the open transaction is being committed: join the next one
-            async with self._committed:
-                await self._committed.wait_for(lambda: not self._committing)
+        while self._committing or not self._in_tx:
+            if self._committing:  # the open transaction is being committed: join the next one
+                async with self._committed:
+                    await self._committed.wait_for(lambda: not self._committing)
+            else:
+                await self._begin()
+        # No await between the checks above and the work: it runs inside the open transaction, never beside a
+        # COMMIT that is running on the commit thread.
         result = self._apply(work)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._batch.append(done)
@@ -92,9 +100,6 @@ class SqliteDatabase:
     def _apply(self, work: Work[T]) -> T:
         raw = self._writer.raw
         try:
-            if not self._in_tx:
-                raw.execute("BEGIN IMMEDIATE")
-                self._in_tx = True
             self._seq += 1
             name = f"w{self._seq}"
             raw.execute(f"SAVEPOINT {name}")
@@ -109,6 +114,30 @@ class SqliteDatabase:
             raise
         raw.execute(f"RELEASE {name}")
         return result
+
+    async def _begin(self) -> None:
+        """Take the write lock without blocking the event loop while another process holds it.
+
+        The writer connection has no busy timeout; a busy database is retried here with short sleeps, so this
+        process keeps answering reads meanwhile.
+        """
+        delay, waited = 0.001, 0.0
+        while True:
+            try:
+                self._writer.raw.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise StoreUnavailable(str(exc)) from exc
+                if waited >= LOCK_WAIT:
+                    raise StoreUnavailable(f"the database stayed locked for {LOCK_WAIT:g} s") from exc
+                await asyncio.sleep(delay)
+                waited += delay
+                delay = min(delay * 2, 0.05)
+                if self._in_tx:  # another writer of this process began meanwhile
+                    return
+                continue
+            self._in_tx = True
+            return
 
     def _end_if_empty(self) -> None:
         if not self._batch and self._commit_task is None and self._in_tx:
