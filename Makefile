@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench audit clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -27,6 +27,11 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/run_all.py
+
+# Needs PyPI's vulnerability data (or OSV); not part of CI here, whose package mirror does not serve it.
+audit: $(STAMP)
+	$(PY) -m pip install -q pip-audit
+	$(VENV)/bin/pip-audit --skip-editable --strict --progress-spinner off
 
 clean:
 	rm -rf $(VENV) reelgate-data
