@@ -88,6 +88,7 @@ def build_runtime(
     if dispatcher:
         rt.dispatcher = Dispatcher(settings, store, metrics=metrics, resolver=resolver)
     service.on_terminal.append(lambda task: _on_terminal(rt, task))
+    service.on_submit.append(lambda task: _on_submit(metrics, task))
     return rt
 
 
@@ -99,6 +100,12 @@ def check_providers(settings: Settings) -> None:
             await provider.aclose()
 
     asyncio.run(build_and_close())
+
+
+def _on_submit(metrics: Metrics, task: TaskRecord) -> None:
+    # Told only for new tasks: an idempotent replay creates and reserves nothing, so it counts nothing.
+    metrics.tasks_submitted.labels(task.model).inc()
+    metrics.credits.labels("reserve").inc(task.price / 1000)
 
 
 def _on_terminal(rt: Runtime, task: TaskRecord) -> None:

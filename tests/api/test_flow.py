@@ -242,3 +242,13 @@ async def test_old_idempotency_keys_are_forgotten(api: Api) -> None:
     assert await api.rt.service.purge_idempotency() == 1
     again = await api.submit(key, image_body(b64_jpeg(1), b64_jpeg(2)), **{"Idempotency-Key": "old"})
     assert again.json()["id"] != first.json()["id"]
+
+
+async def test_an_idempotent_replay_counts_nothing(api: Api) -> None:
+    key = await api.key(credits=2)
+    body = image_body(b64_jpeg(1), b64_jpeg(2))
+    for _ in range(3):
+        await api.submit(key, body, **{"Idempotency-Key": "same"})
+    page = (await api.client.get("/metrics")).text
+    assert 'reelgate_tasks_submitted_total{model="kling-custom-element"} 1.0' in page
+    assert 'reelgate_credits_total{kind="reserve"} 1.0' in page

@@ -40,8 +40,6 @@ def routes(ctx: ApiContext) -> list[Route]:
         body = await read_json_object(request, service.settings.max_body_bytes)
         key = request.headers.get("idempotency-key")
         task = await service.submit(Submission(body=body, owner=owner, idempotency_key=key))
-        metrics.tasks_submitted.labels(task.model).inc()
-        metrics.credits.labels("reserve").inc(task.price / 1000)
         submit_latency.observe(time.perf_counter() - started)
         return JSON(task.public())
 
