@@ -60,14 +60,13 @@ class ElementStore:
     async def list_for_account(self, account_id: int, *, after: str, limit: int) -> list[ElementRecord]:
         async def work(c: Conn) -> list[ElementRecord]:
             cursor = await c.one(
-                "SELECT created FROM elements WHERE id = :id AND account_id = :a",
-                {"id": after, "a": account_id},
+                "SELECT created_at FROM elements WHERE id = :id AND account_id = :a", {"id": after, "a": account_id}
             )
             rows = await c.all(
                 f"SELECT {_COLS} FROM elements WHERE account_id = :a AND deleted_at IS NULL "
-                "AND (created < :ca OR (created = :ca AND id < :cid) OR :ca < 0) "
-                "ORDER BY created DESC, id DESC LIMIT :n",
-                {"a": account_id, "ca": int(cursor["created"]) if cursor else -1, "cid": after, "n": limit},
+                "AND (created_at < :ca OR (created_at = :ca AND id < :cid) OR :ca < 0) "
+                "ORDER BY created_at DESC, id DESC LIMIT :n",
+                {"a": account_id, "ca": float(cursor["created_at"]) if cursor else -1.0, "cid": after, "n": limit},
             )
             return [_element(r) for r in rows]
 

@@ -396,10 +396,10 @@ async def finish_in(c: Conn, f: Finish) -> TaskRecord | None:
     await _settle(c, f, account_id, price)
     if f.element is not None:
         await c.run(
-            "INSERT INTO elements (id, account_id, task_id, provider, upstream_id, data, created) "
-            "VALUES (:id, :a, :t, :p, :u, :d, :c)",
+            "INSERT INTO elements (id, account_id, task_id, provider, upstream_id, data, created, created_at) "
+            "VALUES (:id, :a, :t, :p, :u, :d, :c, :now)",
             {"id": f.element["element_id"], "a": account_id, "t": f.task_id, "p": f.element["provider"],
-             "u": f.element.get("upstream_id"), "d": json.dumps(f.result), "c": int(f.now)},
+             "u": f.element.get("upstream_id"), "d": json.dumps(f.result), "c": int(f.now), "now": f.now},
         )  # fmt: skip
     if row["callback_url"]:
         await c.run(
