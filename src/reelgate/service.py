@@ -198,8 +198,8 @@ class TaskService:
             "object": "list",
             "task_id": task.id,
             "callback_url": task.callback_url,
-            "delivery": None if delivery is None else {k: delivery[k] for k in delivery.keys()},  # noqa: SIM118
-            "data": [{k: a[k] for k in a.keys()} for a in attempts],  # noqa: SIM118
+            "delivery": None if delivery is None else dict(delivery),
+            "data": [dict(a) for a in attempts],
         }
 
     # --- cancel and finish --------------------------------------------------------------------------------------

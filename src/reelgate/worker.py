@@ -193,14 +193,10 @@ class Worker:
                         now=time.time(), guard="owner", owner=self.name, webhook_id=new_webhook_id())  # fmt: skip
         if isinstance(outcome, Completed):
             element = {"element_id": outcome.element_id, "provider": claim.provider, "upstream_id": outcome.upstream_id}
-            finish = _with(finish, result=outcome.result, element=element)
+            finish = replace(finish, result=outcome.result, element=element)
         else:
-            finish = _with(finish, error_code=outcome.code, error_message=outcome.message)
+            finish = replace(finish, error_code=outcome.code, error_message=outcome.message)
             self._on_event("provider_error", {"provider": claim.provider, "code": outcome.code})
         done = await self.service.finish(finish)
         if done is None:
             log.info("task was finished elsewhere (cancelled or taken over)", extra={"task_id": claim.id})
-
-
-def _with(finish: Finish, **changes: Any) -> Finish:
-    return replace(finish, **changes)

@@ -13,8 +13,9 @@ import pytest
 from fakes import mediagen
 from fakes.media_server import MediaServer
 from reelgate.errors import MediaError
-from reelgate.media.fetch import FetchLimits, decode_inline, is_url, load_media, make_fetch_client
+from reelgate.media.fetch import FetchLimits, decode_inline, load_media, make_fetch_client
 from reelgate.media.images import inspect_image
+from reelgate.params import is_url
 
 FIELD = "model_params.element_image_list.refer_images[0].image_url"
 LIMITS = FetchLimits(max_bytes=1_000_000, connect_timeout=1, read_timeout=1, total_timeout=3, max_redirects=3)

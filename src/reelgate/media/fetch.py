@@ -16,6 +16,7 @@ from reelgate import __version__
 from reelgate.errors import MediaError
 from reelgate.media.images import size_text
 from reelgate.netguard import BlockedAddress, Resolver, guarded_transport, url_problem
+from reelgate.params import is_url
 
 MediaKind = Literal["image", "video"]
 
@@ -32,10 +33,6 @@ class FetchLimits:
     read_timeout: float = 15
     total_timeout: float = 60
     max_redirects: int = 5
-
-
-def is_url(source: str) -> bool:
-    return source[:8].lower().startswith(("http://", "https://"))
 
 
 def decode_inline(source: str, *, field: str, max_bytes: int, code: str = "image_processing_error") -> bytes:

@@ -8,10 +8,10 @@ from typing import Any, Literal
 from reelgate.assets import AssetStore
 from reelgate.config import Settings
 from reelgate.errors import MediaError
-from reelgate.media.fetch import decode_inline, is_url
+from reelgate.media.fetch import decode_inline
 from reelgate.media.images import ImageInfo, inspect_image, is_near_duplicate
 from reelgate.media.video import inspect_video
-from reelgate.params import CustomElementParams
+from reelgate.params import CustomElementParams, is_url
 
 ASSET_REF = "asset:"
 _PART = re.compile(r"\.?([a-z_]+)|\[(\d+)\]")
