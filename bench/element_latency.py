@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import io
 import struct
 import sys
 import tempfile
@@ -75,22 +74,7 @@ def mp4_variant(data: bytes, nonce: str) -> bytes:
 
 def video_1080p(seconds: float = 5.0, fps: int = 30) -> bytes:
     """A 1920x1080 H.264 MP4 with motion (mediagen's pictures, scrolled), about 1 MB for 5 s."""
-    import av
-    import numpy as np
-
-    buffer = io.BytesIO()
-    with av.open(buffer, "w", format="mp4") as output:
-        stream = output.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = 1920, 1080, "yuv420p"
-        stream.options = {"preset": "ultrafast", "crf": "20"}
-        base = np.asarray(mediagen.picture(1920, 1080, scene=7))
-        for index in range(round(seconds * fps)):
-            frame = av.VideoFrame.from_ndarray(np.roll(base, index * 8, axis=1), format="rgb24")
-            for packet in stream.encode(frame):
-                output.mux(packet)
-        for packet in stream.encode():
-            output.mux(packet)
-    return buffer.getvalue()
+    return mediagen.mp4(1920, 1080, seconds=seconds, fps=fps, crf=20)
 
 
 @dataclass

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from dbs import PG_BASE, pg_admin, pg_unreachable, truncate
+from harness import Api, make_settings, open_api
+from reelgate.config import Settings
 from reelgate.store.migrate import upgrade
 from reelgate.store.sql import Store
 
@@ -58,3 +60,15 @@ async def store(db_url: str) -> AsyncIterator[Store]:
         yield opened
     finally:
         await opened.close()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, db_url: str) -> Settings:
+    return make_settings(tmp_path, db_url)
+
+
+@pytest.fixture
+async def api(settings: Settings) -> AsyncIterator[Api]:
+    """The app in-process (real worker and dispatcher) on each database engine."""
+    async with open_api(settings) as opened:
+        yield opened
