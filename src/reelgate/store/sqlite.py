@@ -56,8 +56,11 @@ LOCK_WAIT = 10.0  # seconds a writer waits for another process's write transacti
 class SqliteDatabase:
     """SQLite in WAL mode. Reads run inline on the event loop; writes are group-committed.
 
-    Each write runs inside its own SAVEPOINT of one shared open transaction, so a failing write rolls back
-    alone; the COMMIT (the fsync) runs on a thread and acknowledges every write of the batch at once.
+    Writes run one after another inside one shared open transaction; the COMMIT (the fsync) runs on a thread and
+    acknowledges every write of the batch at once. A write that fails before changing anything (a refused
+    reservation, a guard) fails alone at no cost. One that fails after changing rows cannot be undone alone
+    without a SAVEPOINT per write, which would copy every page it touches: instead the open transaction is
+    rolled back and the other writes of the batch run again in a new one (they have not been answered yet).
     """
 
     dialect = "sqlite"
@@ -67,12 +70,11 @@ class SqliteDatabase:
         self.path = path
         self._writer = _SqliteConn(_open_sqlite(path, busy_ms=0))  # waits for the lock in _begin, not in C
         self._reader = _SqliteConn(_open_sqlite(path, busy_ms=10_000))
-        self._batch: list[asyncio.Future[None]] = []
+        self._batch: list[asyncio.Future[bool]] = []  # resolved True once committed, False to run again
         self._in_tx = False
         self._commit_task: asyncio.Task[None] | None = None
         self._committed = asyncio.Condition()
         self._committing = False
-        self._seq = 0
 
     async def read(self, work: Work[T]) -> T:
         try:
@@ -81,39 +83,50 @@ class SqliteDatabase:
             raise StoreUnavailable(str(exc)) from exc
 
     async def write(self, work: Work[T]) -> T:
+        while True:
+            await self._join_transaction()
+            # No await between joining and the work: it runs inside the open transaction, never beside a COMMIT
+            # that is running on the commit thread.
+            result = self._apply(work)
+            done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+            self._batch.append(done)
+            if self._commit_task is None:
+                self._commit_task = asyncio.create_task(self._commit())
+            if await done:
+                return result
+
+    async def _join_transaction(self) -> None:
         while self._committing or not self._in_tx:
             if self._committing:  # the open transaction is being committed: join the next one
                 async with self._committed:
                     await self._committed.wait_for(lambda: not self._committing)
             else:
                 await self._begin()
-        # No await between the checks above and the work: it runs inside the open transaction, never beside a
-        # COMMIT that is running on the commit thread.
-        result = self._apply(work)
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._batch.append(done)
-        if self._commit_task is None:
-            self._commit_task = asyncio.create_task(self._commit())
-        await done
-        return result
 
     def _apply(self, work: Work[T]) -> T:
         raw = self._writer.raw
+        changes = raw.total_changes
         try:
-            self._seq += 1
-            name = f"w{self._seq}"
-            raw.execute(f"SAVEPOINT {name}")
-        except sqlite3.OperationalError as exc:
-            raise StoreUnavailable(str(exc)) from exc
-        try:
-            result: T = _run_to_end(work(self._writer))  # type: ignore[arg-type]
-        except BaseException:
-            raw.execute(f"ROLLBACK TO {name}")
-            raw.execute(f"RELEASE {name}")
-            self._end_if_empty()
+            return _run_to_end(work(self._writer))  # type: ignore[arg-type]
+        except BaseException as exc:
+            # SQLite undoes a failed statement by itself (and may roll back the whole transaction on a full
+            # disk): only changes made by earlier statements of this work are left to undo.
+            if raw.total_changes != changes or not raw.in_transaction:
+                self._abandon()
+            else:
+                self._end_if_empty()
+            if isinstance(exc, sqlite3.OperationalError):
+                raise StoreUnavailable(str(exc)) from exc
             raise
-        raw.execute(f"RELEASE {name}")
-        return result
+
+    def _abandon(self) -> None:
+        """Roll back the open transaction; the writes already in it run again in the next one."""
+        self._safe_rollback()
+        self._in_tx = False
+        batch, self._batch = self._batch, []
+        for fut in batch:
+            if not fut.done():
+                fut.set_result(False)
 
     async def _begin(self) -> None:
         """Take the write lock without blocking the event loop while another process holds it.
@@ -150,16 +163,17 @@ class SqliteDatabase:
             self._committing = True
         batch, self._batch = self._batch, []
         error: BaseException | None = None
-        try:
-            await asyncio.to_thread(self._writer.raw.execute, "COMMIT")
-        except sqlite3.Error as exc:
-            error = StoreUnavailable(f"commit failed: {exc}")
-            await asyncio.to_thread(self._safe_rollback)
+        if self._in_tx:  # not when the transaction was abandoned meanwhile and nobody has begun a new one
+            try:
+                await asyncio.to_thread(self._writer.raw.execute, "COMMIT")
+            except sqlite3.Error as exc:
+                error = StoreUnavailable(f"commit failed: {exc}")
+                await asyncio.to_thread(self._safe_rollback)
         self._in_tx = False
         self._commit_task = None
         for fut in batch:
             if not fut.done():
-                fut.set_exception(error) if error else fut.set_result(None)
+                fut.set_exception(error) if error else fut.set_result(True)
         async with self._committed:
             self._committing = False
             self._committed.notify_all()
