@@ -18,6 +18,7 @@ from reelgate.cli_common import migrate_db, settings
 from reelgate.cli_user import user_apps
 from reelgate.config import ConfigError, Settings
 from reelgate.demo import demo_command
+from reelgate.heap import freeze_startup_objects
 from reelgate.runtime import build_runtime, check_providers
 
 app = typer.Typer(
@@ -89,6 +90,7 @@ def _run_background(s: Settings, *, tasks: bool, dispatch: bool) -> None:
             loop.add_signal_handler(sig, stop.set)
         rt = build_runtime(s, worker=tasks, dispatcher=dispatch)
         await rt.start()
+        freeze_startup_objects()
         await stop.wait()
         await rt.close()
 

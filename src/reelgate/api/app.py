@@ -14,6 +14,7 @@ from reelgate.api import elements, kling_hook, system, tasks
 from reelgate.api.context import ApiContext
 from reelgate.api.http import error_response
 from reelgate.errors import ApiError, InvalidRequest, NotFound
+from reelgate.heap import freeze_startup_objects
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -33,6 +34,7 @@ def create_app(ctx: ApiContext) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         for start in ctx.on_startup:
             await start()
+        freeze_startup_objects()
         try:
             yield
         finally:
