@@ -17,7 +17,7 @@ def new_api_key() -> str:
 
 
 def hash_key(key: str) -> str:
-    # Keys are 256-bit random, so one fast hash is enough; lookups compare hashes, never the key itself.
+    # Keys are 256-bit random, so one fast hash is enough; the database stores and compares hashes, never keys.
     return hashlib.sha256(key.encode()).hexdigest()
 
 
@@ -48,19 +48,21 @@ class KeyCache:
         self._entries: dict[str, tuple[float, KeyOwner]] = {}
 
     async def owner(self, header: str | None) -> KeyOwner:
-        digest = hash_key(bearer_token(header))
+        # Keyed by the token itself, so a hit costs no hash: the process holds presented keys for at most
+        # ``ttl`` seconds, as it holds them while answering anyway; the database only ever sees the hash.
+        token = bearer_token(header)
         now = time.monotonic()
-        hit = self._entries.get(digest)
+        hit = self._entries.get(token)
         if hit is not None and now - hit[0] < self._ttl:
             owner = hit[1]
         else:
-            found = await self._accounts.key_owner(digest)
+            found = await self._accounts.key_owner(hash_key(token))
             if found is None:
-                self._entries.pop(digest, None)
+                self._entries.pop(token, None)
                 raise AuthenticationFailed("invalid API key", code="invalid_api_key")
             if len(self._entries) >= self._max:
                 self._entries.clear()
-            self._entries[digest] = (now, found)
+            self._entries[token] = (now, found)
             owner = found
         if owner.revoked:
             raise AuthenticationFailed("this API key has been revoked", code="revoked_api_key")

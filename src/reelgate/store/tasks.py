@@ -14,6 +14,7 @@ from reelgate.ledger import CAPTURE, RELEASE
 from reelgate.store.coalesce import CoalescedReads
 from reelgate.store.db import Conn, Database, Row
 
+# record() reads these by position: keep the two in the same order.
 _PUBLIC_COLS = (
     "id, account_id, model, status, progress, created, cancellable, estimated_time, price, user_group, "
     "billing_rule, charged, result, error_code, error_message, callback_url"
@@ -80,23 +81,27 @@ class Finish:
 
 
 def record(row: Row) -> TaskRecord:
+    """A task from a row of ``_PUBLIC_COLS``, read by position: on the hottest route, a lookup by name in
+    sqlite3.Row compares every column name."""
+    (task_id, account_id, model, status, progress, created, cancellable, estimated_time, price, user_group,
+     billing_rule, charged, result, error_code, error_message, callback_url) = cast(tuple[Any, ...], row)  # fmt: skip
     return TaskRecord(
-        id=row["id"],
-        account_id=int(row["account_id"]),
-        model=row["model"],
-        status=row["status"],
-        progress=int(row["progress"]),
-        created=int(row["created"]),
-        cancellable=bool(row["cancellable"]),
-        estimated_time=int(row["estimated_time"]),
-        price=int(row["price"]),
-        user_group=row["user_group"],
-        billing_rule=row["billing_rule"],
-        charged=None if row["charged"] is None else int(row["charged"]),
-        result=None if row["result"] is None else json.loads(row["result"]),
-        error_code=row["error_code"],
-        error_message=row["error_message"],
-        callback_url=row["callback_url"],
+        id=task_id,
+        account_id=int(account_id),
+        model=model,
+        status=status,
+        progress=int(progress),
+        created=int(created),
+        cancellable=bool(cancellable),
+        estimated_time=int(estimated_time),
+        price=int(price),
+        user_group=user_group,
+        billing_rule=billing_rule,
+        charged=None if charged is None else int(charged),
+        result=None if result is None else json.loads(result),
+        error_code=error_code,
+        error_message=error_message,
+        callback_url=callback_url,
     )
 
 
