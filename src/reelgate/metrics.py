@@ -36,6 +36,15 @@ class Metrics:
         self.credits = Counter(
             "reelgate_credits", "Credits moved, by ledger kind (reserve/capture/release)", ["kind"], registry=r
         )
+        self._submitted: dict[str, Counter] = {}
+        self._reserved = self.credits.labels("reserve")
+
+    def task_submitted(self, model: str, price: int) -> None:
+        child = self._submitted.get(model)
+        if child is None:  # labels() takes a lock and builds a key on every call: once per model is enough
+            child = self._submitted[model] = self.tasks_submitted.labels(model)
+        child.inc()
+        self._reserved.inc(price / 1000)
 
     def worker_event(self, kind: str, data: dict[str, object]) -> None:
         if kind == "claimed" and data.get("took_over"):

@@ -104,8 +104,7 @@ def check_providers(settings: Settings) -> None:
 
 def _on_submit(metrics: Metrics, task: TaskRecord) -> None:
     # Told only for new tasks: an idempotent replay creates and reserves nothing, so it counts nothing.
-    metrics.tasks_submitted.labels(task.model).inc()
-    metrics.credits.labels("reserve").inc(task.price / 1000)
+    metrics.task_submitted(task.model, task.price)
 
 
 def _on_terminal(rt: Runtime, task: TaskRecord) -> None:

@@ -123,6 +123,12 @@ async def test_deep_json_is_refused(api: Api) -> None:
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_json"
 
 
+async def test_many_brackets_at_a_shallow_depth_are_not_too_deep(api: Api) -> None:
+    body = {**BASE, "extra": [[{"a": [1]}] for _ in range(40)]}  # 120 brackets, 5 levels
+    r = await api.submit(await api.key(), body)
+    assert r.status_code == 200, r.text
+
+
 @pytest.mark.parametrize("url", ["http://example.com/cb", "https://localhost/cb", "https://127.0.0.1/cb",
                                  "https://10.0.0.1/x", "https://[::1]/x", "https://0x7f000001/x",
                                  "https://e.com/" + "a" * 2048, "ftp://e.com/x", 12])  # fmt: skip
