@@ -229,8 +229,14 @@ async def test_metrics_move_as_tasks_run(api: Api) -> None:
     assert 'reelgate_tasks_finished_total{code="",model="kling-custom-element",status="completed"}' not in before
     await api.wait(key, (await api.submit(key, image_body(b64_jpeg(1), b64_jpeg(2)))).json()["id"])
     await api.client.get("/v1/tasks", headers=auth(key))
-    after = (await api.client.get("/metrics")).text
-    assert 'reelgate_tasks_finished_total{code="",model="kling-custom-element",status="completed"} 1.0' in after
+    finished = 'reelgate_tasks_finished_total{code="",model="kling-custom-element",status="completed"} 1.0'
+    # Counted by the worker just after its commit, which a poll can see a moment earlier.
+    for _ in range(100):
+        after = (await api.client.get("/metrics")).text
+        if finished in after:
+            break
+        await asyncio.sleep(0.02)
+    assert finished in after
     assert 'reelgate_tasks_submitted_total{model="kling-custom-element"} 1.0' in after
     assert "reelgate_provider_call_seconds_count" in after and "reelgate_queue_depth" in after
 

@@ -200,3 +200,39 @@ async def test_sqlite_writer_waits_for_another_process_without_blocking_reads(tm
     finally:
         other.close()
         await store.close()
+
+
+async def test_concurrent_reads_share_a_query_and_each_gets_its_own_task(store: Store) -> None:
+    acme, other = await account(store, "acme"), await account(store, "other")
+    mine = [(await store.tasks.create(new_task(acme), None))[0] for _ in range(3)]
+    theirs = (await store.tasks.create(new_task(other), None))[0]
+    ids = [t.id for t in mine] * 5 + [theirs.id, "task-unified-1-nosuchid"]
+    got = await asyncio.gather(*(store.tasks.get(i, acme) for i in ids))
+    assert [g.id if g else None for g in got] == [t.id for t in mine] * 5 + [None, None]
+    assert (await store.tasks.get(theirs.id, other)) == theirs
+
+
+async def test_a_burst_of_creates_reserves_in_order_until_the_credits_run_out(store: Store) -> None:
+    acct = await account(store, credits=5000)
+    outcomes = await asyncio.gather(*(store.tasks.create(new_task(acct), None) for _ in range(8)),
+                                    return_exceptions=True)  # fmt: skip
+    made = [o for o in outcomes if not isinstance(o, BaseException)]
+    refused = [o for o in outcomes if isinstance(o, BaseException)]
+    assert len(made) == 5 and all(isinstance(r, InsufficientQuota) for r in refused)
+    view = await store.accounts.view(acct)
+    assert (view.balance.available, view.balance.reserved, view.in_flight) == (0, 5000, 5)
+    assert await store.accounts.ledger_sums(acct) == {"grant": 5000, "reserve": 5000}
+    listed = await store.tasks.list_for_account(acct, status="", model="", after="", limit=20)
+    assert sorted(t.id for t in listed) == sorted(rec.id for rec, _ in made)
+
+
+async def test_a_create_that_breaks_a_constraint_fails_alone_in_its_burst(store: Store) -> None:
+    acct = await account(store, credits=10_000)
+    clash = new_task(acct)
+    await store.tasks.create(clash, None)
+    burst = [new_task(acct), clash, new_task(acct)]  # the same id again cannot be inserted
+    outcomes = await asyncio.gather(*(store.tasks.create(t, None) for t in burst), return_exceptions=True)
+    assert not isinstance(outcomes[0], BaseException) and not isinstance(outcomes[2], BaseException)
+    assert isinstance(outcomes[1], Exception)
+    view = await store.accounts.view(acct)
+    assert (view.balance.reserved, view.in_flight) == (3000, 3)

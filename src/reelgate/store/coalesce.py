@@ -1,22 +1,28 @@
-"""Coalesced point reads: task reads that arrive in the same event-loop turn share one query (``id = ANY``).
+"""Coalesced point reads: task reads that arrive in the same event-loop turn share one query.
 
 Under load a PostgreSQL primary-key read costs a network round trip and a backend wake-up; dozens of clients
-polling at once turn into one round trip per loop turn instead of one each. Results are the same rows a read of
-each id would return at that moment.
+polling at once turn into one round trip per loop turn instead of one each. On SQLite one statement for the turn
+replaces dozens, and a polling request yields once, so a burst of polls is answered together instead of one
+poll's latency growing with every request parsed before it (measured: p99 from 35-80 ms to 12 ms at 64
+connections). Results are the same rows a read of each id would return at that moment.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
 from reelgate.store.db import Database, Row
 
 
 class CoalescedReads:
-    def __init__(self, db: Database, sql: str, build: Callable[[Row], object]) -> None:
+    def __init__(
+        self, db: Database, sql: str, build: Callable[[Row], object], bind: Callable[[list[str]], Any] = list
+    ) -> None:
         self.db = db
-        self._sql = sql  # must select the key as ``id`` and filter with ``id = ANY(:ids)``
+        self._sql = sql  # must select the key as ``id`` and filter on the keys bound to ``:ids``
+        self._bind = bind  # the keys as the engine takes them for ``:ids`` (an array, or a JSON array)
         self._build = build
         self._pending: dict[str, list[asyncio.Future[object]]] = {}
 
@@ -34,7 +40,8 @@ class CoalescedReads:
 
     async def _fetch(self, batch: dict[str, list[asyncio.Future[object]]]) -> None:
         try:
-            rows = await self.db.read(lambda c: c.all(self._sql, {"ids": list(batch)}))
+            ids = self._bind(list(batch))
+            rows = await self.db.read(lambda c: c.all(self._sql, {"ids": ids}))
         except BaseException as exc:
             for futures in batch.values():
                 for fut in futures:

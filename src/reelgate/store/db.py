@@ -19,6 +19,9 @@ class Conn(Protocol):
 
     async def run(self, sql: str, params: Params | None = None) -> int: ...
 
+    async def many(self, sql: str, params: list[Params]) -> list[Row | None]:
+        """Run one statement once per parameter set, sent together where the engine can; each one's first row."""
+
 
 Work = Callable[[Conn], Awaitable[T]]
 

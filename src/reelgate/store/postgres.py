@@ -33,11 +33,14 @@ class _PgConn:
         self.raw = raw
         self._cache = cache
 
-    def _args(self, sql: str, params: Params | None) -> tuple[str, Sequence[Any]]:
+    def _compiled(self, sql: str) -> tuple[str, list[str]]:
         compiled = self._cache.get(sql)
         if compiled is None:
             compiled = self._cache[sql] = _to_positional(sql)
-        text, names = compiled
+        return compiled
+
+    def _args(self, sql: str, params: Params | None) -> tuple[str, Sequence[Any]]:
+        text, names = self._compiled(sql)
         values = params or {}
         return text, [values[n] for n in names]
 
@@ -55,6 +58,12 @@ class _PgConn:
         status: str = await self.raw.execute(text, *args)
         tail = status.rsplit(" ", 1)[-1]
         return int(tail) if tail.isdigit() else 0
+
+    async def many(self, sql: str, params: list[Params]) -> list[Row | None]:
+        # asyncpg pipelines fetchmany: every Bind/Execute goes out at once, then one Sync; one row back per set.
+        text, names = self._compiled(sql)
+        rows: list[Row | None] = await self.raw.fetchmany(text, [[values[n] for n in names] for values in params])
+        return rows
 
 
 _PG_DOWN = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError)

@@ -29,6 +29,9 @@ class _SqliteConn:
     async def run(self, sql: str, params: Params | None = None) -> int:
         return self.raw.execute(sql, params or {}).rowcount
 
+    async def many(self, sql: str, params: list[Params]) -> list[Row | None]:
+        return [self.raw.execute(sql, p).fetchone() for p in params]
+
 
 def _run_to_end(coro: Coroutine[Any, Any, T]) -> T:
     """Drive a coroutine that must not suspend; SQLite work is synchronous under its async signature."""

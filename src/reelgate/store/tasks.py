@@ -12,6 +12,7 @@ from reelgate.domain import COMPLETED, FAILED, TaskRecord
 from reelgate.errors import InsufficientQuota, RateLimited
 from reelgate.ledger import CAPTURE, RELEASE
 from reelgate.store.coalesce import CoalescedReads
+from reelgate.store.create_batches import CreateBatches
 from reelgate.store.db import Conn, Database, Row
 
 # record() reads these by position: keep the two in the same order.
@@ -147,20 +148,24 @@ def _create_params(t: NewTask) -> dict[str, Any]:
     }  # fmt: skip
 
 
-async def _refuse(c: Conn, t: NewTask) -> None:
-    """Say why a reservation did not happen: the in-flight cap (429) or the balance (402)."""
+async def _refusal(c: Conn, t: NewTask) -> RateLimited | InsufficientQuota:
+    """Why a reservation did not happen: the in-flight cap (429) or the balance (402)."""
     row = await c.one("SELECT available, in_flight FROM accounts WHERE id = :a", {"a": t.account_id})
     if row is not None and int(row["available"]) >= t.price:
-        raise RateLimited(
+        return RateLimited(
             f"this account already has {row['in_flight']} tasks in flight (limit {t.max_in_flight})",
             code="too_many_tasks_in_flight",
             headers={"Retry-After": "5"},
         )
-    raise InsufficientQuota(
+    return InsufficientQuota(
         f"not enough credits: this call needs {t.price / 1000:g} and the account has "
         f"{(int(row['available']) if row else 0) / 1000:g} available",
         fallback_suggestion="ask the operator to grant credits (reelgate credits grant)",
     )
+
+
+async def _refuse(c: Conn, t: NewTask) -> None:
+    raise await _refusal(c, t)
 
 
 async def _create(c: Conn, t: NewTask, postgres: bool) -> None:
@@ -205,8 +210,15 @@ class TaskStore:
         self.db = db
         self._postgres = db.dialect == "postgresql"
         self._lock = " FOR UPDATE SKIP LOCKED" if self._postgres else ""
-        sql = f"SELECT {_PUBLIC_COLS} FROM tasks WHERE id = ANY(:ids)"
-        self._reads = CoalescedReads(db, sql, record) if self._postgres else None
+        # PostgreSQL: plain submits of one loop turn go out as one pipelined batch (see create_batches).
+        self._creates: CreateBatches[NewTask, TaskRecord] | None = None
+        if self._postgres:
+            self._creates = CreateBatches(db, self._create_batch, self._create_one)
+        if self._postgres:
+            self._reads = CoalescedReads(db, f"SELECT {_PUBLIC_COLS} FROM tasks WHERE id = ANY(:ids)", record)
+        else:
+            sql = f"SELECT {_PUBLIC_COLS} FROM tasks WHERE id IN (SELECT value FROM json_each(:ids))"
+            self._reads = CoalescedReads(db, sql, record, bind=lambda ids: orjson.dumps(ids).decode())
 
     async def create(self, t: NewTask, idem: Idempotency | None) -> tuple[TaskRecord, str | None]:
         """Reserve, insert the task and its idempotency record in one transaction.
@@ -214,6 +226,15 @@ class TaskStore:
         Returns the new task and None, or, when the idempotency key was used before, the original task and
         the body hash it was first used with.
         """
+        if idem is None and self._creates is not None:
+            return await self._creates.create(t), None
+        return await self._create_alone(t, idem)
+
+    async def _create_batch(self, c: Conn, tasks: list[NewTask]) -> list[TaskRecord | Exception]:
+        rows = await c.many(_CREATE_PG, [_create_params(t) for t in tasks])
+        return [_fresh(t) if row and row["n"] else await _refusal(c, t) for t, row in zip(tasks, rows, strict=True)]
+
+    async def _create_alone(self, t: NewTask, idem: Idempotency | None = None) -> tuple[TaskRecord, str | None]:
 
         async def work(c: Conn) -> tuple[TaskRecord, str | None]:
             if idem is not None:
@@ -236,11 +257,11 @@ class TaskStore:
 
         return await self.db.write(work)
 
+    async def _create_one(self, t: NewTask) -> TaskRecord:
+        return (await self._create_alone(t))[0]
+
     async def get(self, task_id: str, account_id: int | None = None) -> TaskRecord | None:
-        if self._reads is not None:
-            rec = cast(TaskRecord | None, await self._reads.get(task_id))
-        else:  # SQLite: an inline primary-key read is cheaper than any batching
-            rec = await self.db.read(lambda c: _get(c, task_id))
+        rec = cast(TaskRecord | None, await self._reads.get(task_id))
         if rec is None or (account_id is not None and rec.account_id != account_id):
             return None
         return rec

@@ -1,0 +1,69 @@
+"""Submits that arrive in the same event-loop turn, created together on PostgreSQL in one network exchange.
+
+Inside a group commit each PostgreSQL submit is one statement (reserve + insert task + insert ledger entry) and
+one round trip, so a burst of 64 submits waits for 64 round trips one after another. Here the turn's submits go
+out as one pipelined ``fetchmany`` of that statement, in order, inside the same group commit; each answer tells
+whether its task was created. The others were refused by their reservation and learn why (402 or 429) from their
+account. If the batch fails as a whole (a constraint no submit should ever hit), each submit is retried alone,
+so one bad submit never fails the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+from reelgate.errors import StoreUnavailable
+from reelgate.store.db import Conn, Database
+
+I = TypeVar("I")  # noqa: E741 - one item to create
+R = TypeVar("R")  # what its creator gets back (or, from create_all, the error to raise in its request)
+
+
+class CreateBatches(Generic[I, R]):
+    """Collects the creates of one loop turn; ``create_all`` runs them in one write, ``create_one`` alone."""
+
+    def __init__(
+        self,
+        db: Database,
+        create_all: Callable[[Conn, list[I]], Awaitable[list[R | Exception]]],
+        create_one: Callable[[I], Awaitable[R]],
+    ) -> None:
+        self.db = db
+        self._create_all = create_all
+        self._create_one = create_one
+        self._pending: list[tuple[I, asyncio.Future[R]]] = []
+
+    async def create(self, item: I) -> R:
+        fut: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._pending.append((item, fut))
+        if len(self._pending) == 1:
+            asyncio.get_running_loop().call_soon(self._flush)
+        return await fut
+
+    def _flush(self) -> None:
+        batch, self._pending = self._pending, []
+        asyncio.ensure_future(self._run(batch))
+
+    async def _run(self, batch: list[tuple[I, asyncio.Future[R]]]) -> None:
+        items = [item for item, _ in batch]
+        try:
+            outcomes = await self.db.write(lambda c: self._create_all(c, items))
+        except StoreUnavailable as exc:
+            outcomes = [exc] * len(batch)
+        except Exception:
+            outcomes = list(await asyncio.gather(*(self._alone(item) for item in items)))
+        for (_, fut), outcome in zip(batch, outcomes, strict=True):
+            if fut.done():
+                continue
+            if isinstance(outcome, Exception):
+                fut.set_exception(outcome)
+            else:
+                fut.set_result(outcome)
+
+    async def _alone(self, item: I) -> R | Exception:
+        try:
+            return await self._create_one(item)
+        except Exception as exc:
+            return exc
