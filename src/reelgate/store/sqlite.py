@@ -43,6 +43,9 @@ def _run_to_end(coro: Coroutine[Any, Any, T]) -> T:
     raise RuntimeError("SQLite transaction work must not await anything but the connection")
 
 
+MMAP_BYTES = 1 << 30
+
+
 def _open_sqlite(path: str, busy_ms: int) -> sqlite3.Connection:
     raw = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
     raw.row_factory = sqlite3.Row
@@ -50,6 +53,10 @@ def _open_sqlite(path: str, busy_ms: int) -> sqlite3.Connection:
     raw.execute("PRAGMA synchronous=FULL")  # billing data: every acknowledged commit is on disk
     raw.execute("PRAGMA foreign_keys=ON")
     raw.execute(f"PRAGMA busy_timeout={busy_ms}")
+    # Pages read through a memory map rather than a pread each into SQLite's 2 MB cache: task polls at random ids
+    # of a large table otherwise miss that cache at every B-tree level (GET with 100,000 stored tasks: 0.8x the
+    # rate with 100; mapped: no slower). The mapped pages are the OS file cache's, counted in RSS as shared.
+    raw.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
     return raw
 
 
