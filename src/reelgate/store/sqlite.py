@@ -60,6 +60,7 @@ def _open_sqlite(path: str, busy_ms: int) -> sqlite3.Connection:
     return raw
 
 
+MAX_LOCK_SLEEP = 0.005
 LOCK_WAIT = 10.0  # seconds a writer waits for another process's write transaction before giving up
 
 
@@ -155,7 +156,9 @@ class SqliteDatabase:
                     raise StoreUnavailable(f"the database stayed locked for {LOCK_WAIT:g} s") from exc
                 await asyncio.sleep(delay)
                 waited += delay
-                delay = min(delay * 2, 0.05)
+                # Another process holds the lock for one batch, a few ms: longer sleeps left it idle and let the
+                # other take the lock again and again (POST p99 with 2 processes: 230-300 ms at 50 ms, 25 ms at 5).
+                delay = min(delay * 2, MAX_LOCK_SLEEP)
                 if self._in_tx:  # another writer of this process began meanwhile
                     return
                 continue
