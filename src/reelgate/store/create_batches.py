@@ -1,11 +1,11 @@
-"""Submits that arrive in the same event-loop turn, created together on PostgreSQL in one network exchange.
+"""Submits created together on PostgreSQL: one network exchange for a burst instead of one round trip each.
 
 Inside a group commit each PostgreSQL submit is one statement (reserve + insert task + insert ledger entry) and
-one round trip, so a burst of 64 submits waits for 64 round trips one after another. Here the turn's submits go
-out as one pipelined ``fetchmany`` of that statement, in order, inside the same group commit; each answer tells
-whether its task was created. The others were refused by their reservation and learn why (402 or 429) from their
-account. If the batch fails as a whole (a constraint no submit should ever hit), each submit is retried alone,
-so one bad submit never fails the others.
+one round trip, so a burst of 64 submits would wait for 64 round trips one after another. Here the submits that
+arrive until a transaction is free to take them form one batch, sent as one pipelined ``fetchmany`` of that
+statement, in order, inside the group commit; each answer tells whether its task was created. The others were
+refused by their reservation and learn why (402 or 429) from their account. If the batch fails as a whole (a
+constraint no submit should ever hit), each submit is retried alone, so one bad submit never fails the others.
 """
 
 from __future__ import annotations
@@ -33,27 +33,32 @@ class CreateBatches(Generic[I, R]):
         self.db = db
         self._create_all = create_all
         self._create_one = create_one
-        self._pending: list[tuple[I, asyncio.Future[R]]] = []
+        self._open: list[tuple[I, asyncio.Future[R]]] | None = None  # the batch no transaction has taken yet
 
     async def create(self, item: I) -> R:
         fut: asyncio.Future[R] = asyncio.get_running_loop().create_future()
-        self._pending.append((item, fut))
-        if len(self._pending) == 1:
-            asyncio.get_running_loop().call_soon(self._flush)
+        if self._open is None:
+            self._open = []
+            asyncio.ensure_future(self._run(self._open))
+        self._open.append((item, fut))
         return await fut
 
-    def _flush(self) -> None:
-        batch, self._pending = self._pending, []
-        asyncio.ensure_future(self._run(batch))
-
     async def _run(self, batch: list[tuple[I, asyncio.Future[R]]]) -> None:
-        items = [item for item, _ in batch]
+        def work(c: Conn) -> Awaitable[list[R | Exception]]:
+            # The batch stays open, gathering creates, until a transaction takes it: while the committers are
+            # busy, a burst keeps joining one batch instead of queueing as many small ones.
+            if self._open is batch:
+                self._open = None
+            return self._create_all(c, [item for item, _ in batch])
+
         try:
-            outcomes = await self.db.write(lambda c: self._create_all(c, items))
+            outcomes = await self.db.write(work)
         except StoreUnavailable as exc:
             outcomes = [exc] * len(batch)
         except Exception:
-            outcomes = list(await asyncio.gather(*(self._alone(item) for item in items)))
+            if self._open is batch:
+                self._open = None
+            outcomes = list(await asyncio.gather(*(self._alone(item) for item, _ in batch)))
         for (_, fut), outcome in zip(batch, outcomes, strict=True):
             if fut.done():
                 continue
