@@ -18,9 +18,8 @@ from .factories import account, new_task
 READ = "SELECT id FROM tasks WHERE id = ANY(:ids)"
 
 
-async def test_repeated_reads_on_one_connection_never_use_a_cached_generic_plan(store: Store, db_url: str) -> None:
-    if not db_url.startswith("postgresql"):
-        pytest.skip("plan caching is PostgreSQL's")
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # plan caching is PostgreSQL's
+async def test_repeated_reads_on_one_connection_never_use_a_cached_generic_plan(store: Store) -> None:
     acct = await account(store, credits=10**6)
     first, _ = await store.tasks.create(new_task(acct), None)
 
