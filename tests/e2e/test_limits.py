@@ -15,7 +15,7 @@ import uvicorn
 
 from harness import make_settings
 from procs import free_port
-from reelgate.api import http, server
+from reelgate.api import server
 from reelgate.api.server import BoundedHttpToolsProtocol
 from reelgate.auth import hash_key, key_prefix, new_api_key
 from reelgate.callbacks import new_secret
@@ -92,12 +92,49 @@ async def test_connections_per_client_are_capped(port: int, monkeypatch: pytest.
     assert (await _exchange(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")).startswith(b"HTTP/1.1 200")
 
 
-async def test_a_trickling_body_gets_408(served: tuple[int, Runtime], monkeypatch: pytest.MonkeyPatch) -> None:
-    port, rt = served
-    monkeypatch.setattr(http, "BODY_TIMEOUT", 0.5)
+async def _key(rt: Runtime) -> str:
     key = new_api_key()
     acct = await rt.store.accounts.ensure_account("acme", None, new_secret())
     await rt.store.accounts.add_key(acct, hash_key(key), key_prefix(key), "")
-    head = f"POST /v1/videos/generations HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n"
+    return key
+
+
+async def test_a_trickling_body_gets_408(served: tuple[int, Runtime], monkeypatch: pytest.MonkeyPatch) -> None:
+    port, rt = served
+    monkeypatch.setattr(server, "BODY_TIMEOUT", 0.5)
+    head = f"POST /v1/videos/generations HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {await _key(rt)}\r\n"
+    started = time.monotonic()
     answer = await _exchange(port, head.encode() + b"Content-Length: 1000\r\n\r\n{")
-    assert answer.startswith(b"HTTP/1.1 408") and b"request_timeout" in answer
+    assert answer.startswith(b"HTTP/1.1 408") and b"request_timeout" in answer and b"0.5 s" in answer
+    assert time.monotonic() - started < 3  # cut at the deadline, not at the client's read timeout
+
+
+async def test_a_body_sent_in_pieces_within_the_deadline_is_answered(
+    served: tuple[int, Runtime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port, rt = served
+    monkeypatch.setattr(server, "BODY_TIMEOUT", 1.0)
+    body = b'{"model": "no-such-model", "model_params": {}}'
+    head = (f"POST /v1/videos/generations HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {await _key(rt)}\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()  # fmt: skip
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(head + body[:10])
+        await writer.drain()
+        await asyncio.sleep(0.3)
+        writer.write(body[10:])
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 5)
+    finally:
+        writer.close()
+    assert answer.startswith(b"HTTP/1.1 400") and b"model_not_found" in answer
+
+
+async def test_an_early_answer_is_kept_when_the_body_never_comes(
+    served: tuple[int, Runtime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port, _ = served
+    monkeypatch.setattr(server, "BODY_TIMEOUT", 0.5)
+    answer = await _exchange(port, b"POST /v1/videos/generations HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{")
+    # The route refused the missing key before reading the body; the deadline then only closes the connection.
+    assert answer.startswith(b"HTTP/1.1 401") and b"408" not in answer

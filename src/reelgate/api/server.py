@@ -1,5 +1,6 @@
-"""The HTTP protocol: uvicorn's httptools protocol with the limits it lacks (header size, header time, per-client
-connections), so hostile clients cost a socket and a few kilobytes, never unbounded memory or every slot."""
+"""The HTTP protocol: uvicorn's httptools protocol with the limits it lacks (header size, header time, body time,
+per-client connections), so hostile clients cost a socket and a few kilobytes, never unbounded memory or every
+slot."""
 
 from __future__ import annotations
 
@@ -7,10 +8,14 @@ import asyncio
 from collections import Counter
 from typing import Any
 
+import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from reelgate.errors import InvalidRequest
 
 MAX_HEAD_BYTES = 64 * 1024  # request line + headers
 HEAD_TIMEOUT = 10.0  # seconds to send the whole request head (slowloris)
+BODY_TIMEOUT = 30.0  # seconds for a body to arrive once its head has (a trickled upload holds a slot no longer)
 MAX_CONNECTIONS_PER_CLIENT = 256
 
 _431_BODY = (b'{"error":{"code":"headers_too_large","message":"request headers exceed 65536 bytes",'
@@ -27,6 +32,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._in_head = True
         self._head_timer: asyncio.TimerHandle | None = None
+        self._in_body = False
+        self._body_timer: asyncio.TimerHandle | None = None
         self._client_key: str | None = None
 
     def _per_client(self) -> Counter[str]:
@@ -48,6 +55,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_head_timer()
+        self._cancel_body_timer()
         if self._client_key is not None:
             counts = self._per_client()
             counts[self._client_key] -= 1
@@ -68,6 +76,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
                 self.transport.close()
                 return
         super().data_received(data)
+        # Armed only when a body is still missing after this read: a body that comes with its head (nearly every
+        # request) costs no timer.
+        if self._in_body and self._body_timer is None and not self.transport.is_closing():
+            self._body_timer = self.loop.call_later(BODY_TIMEOUT, self._body_too_slow)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -76,9 +88,12 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         super().on_message_complete()
         self._in_head = True  # what arrives next on this connection is the next request's head
+        self._in_body = False
+        self._cancel_body_timer()
 
     def on_headers_complete(self) -> None:
         self._in_head = False
+        self._in_body = True  # until on_message_complete, which comes at once for a request without a body
         self._head_bytes = 0
         self._cancel_head_timer()
         super().on_headers_complete()
@@ -87,6 +102,23 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._head_timer = None
         if self._in_head and not self.transport.is_closing():
             self.transport.close()
+
+    def _body_too_slow(self) -> None:
+        """Answer 408 (unless the route already answered) and close; the waiting route sees a disconnect."""
+        self._body_timer = None
+        if not self._in_body or self.transport.is_closing():
+            return
+        if self.cycle is not None and not self.cycle.response_started:
+            err = InvalidRequest(f"the request body did not arrive within {BODY_TIMEOUT:g} s", code="request_timeout")
+            body = orjson.dumps(err.body())
+            self.transport.write(b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
+                                 b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body))  # fmt: skip
+        self.transport.close()
+
+    def _cancel_body_timer(self) -> None:
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
 
     def _cancel_head_timer(self) -> None:
         if self._head_timer is not None:
