@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from reelgate.errors import InsufficientQuota, RateLimited
+from reelgate.errors import InsufficientQuota, RateLimited, StoreUnavailable
 from reelgate.store.sql import Store
 from reelgate.store.tasks import Finish, Idempotency
 
@@ -236,3 +236,12 @@ async def test_a_create_that_breaks_a_constraint_fails_alone_in_its_burst(store:
     assert isinstance(outcomes[1], Exception)
     view = await store.accounts.view(acct)
     assert (view.balance.reserved, view.in_flight) == (3000, 3)
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # submits are batched on PostgreSQL only
+async def test_submits_during_an_outage_each_fail_and_none_waits_forever(store: Store) -> None:
+    acct = await account(store, credits=10_000)
+    await store.db.close()  # every write now fails before its work runs
+    for _ in range(2):
+        with pytest.raises(StoreUnavailable):
+            await asyncio.wait_for(store.tasks.create(new_task(acct), None), 5)

@@ -25,6 +25,7 @@ class CoalescedReads:
         self._bind = bind  # the keys as the engine takes them for ``:ids`` (an array, or a JSON array)
         self._build = build
         self._pending: dict[str, list[asyncio.Future[object]]] = {}
+        self._running: set[asyncio.Task[None]] = set()  # the loop keeps only weak references to tasks
 
     async def get(self, key: str) -> object:
         fut: asyncio.Future[object] = asyncio.get_running_loop().create_future()
@@ -36,7 +37,9 @@ class CoalescedReads:
 
     def _flush(self) -> None:
         batch, self._pending = self._pending, {}
-        asyncio.ensure_future(self._fetch(batch))
+        task = asyncio.ensure_future(self._fetch(batch))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
 
     async def _fetch(self, batch: dict[str, list[asyncio.Future[object]]]) -> None:
         try:

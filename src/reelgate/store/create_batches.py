@@ -34,12 +34,15 @@ class CreateBatches(Generic[I, R]):
         self._create_all = create_all
         self._create_one = create_one
         self._open: list[tuple[I, asyncio.Future[R]]] | None = None  # the batch no transaction has taken yet
+        self._running: set[asyncio.Task[None]] = set()  # the loop keeps only weak references to tasks
 
     async def create(self, item: I) -> R:
         fut: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         if self._open is None:
             self._open = []
-            asyncio.ensure_future(self._run(self._open))
+            task = asyncio.create_task(self._run(self._open))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
         self._open.append((item, fut))
         return await fut
 
@@ -51,13 +54,18 @@ class CreateBatches(Generic[I, R]):
                 self._open = None
             return self._create_all(c, [item for item, _ in batch])
 
+        outcomes: list[R | Exception] | None
         try:
             outcomes = await self.db.write(work)
         except StoreUnavailable as exc:
             outcomes = [exc] * len(batch)
         except Exception:
-            if self._open is batch:
-                self._open = None
+            outcomes = None
+        # Closed here too: a write that failed before its work ran must not leave later creates joining a batch
+        # that is already answered.
+        if self._open is batch:
+            self._open = None
+        if outcomes is None:
             outcomes = list(await asyncio.gather(*(self._alone(item) for item, _ in batch)))
         for (_, fut), outcome in zip(batch, outcomes, strict=True):
             if fut.done():

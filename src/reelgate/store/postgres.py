@@ -120,6 +120,7 @@ class PostgresDatabase:
         self._cache: dict[str, tuple[str, list[str]]] = {}
         self._queue: list[Pending] = []
         self._committers = 0
+        self._running: set[asyncio.Task[None]] = set()
 
     async def open(self) -> None:
         if self._pool is not None:
@@ -150,7 +151,9 @@ class PostgresDatabase:
         self._queue.append((work, done))
         if self._committers < MAX_COMMITTERS:
             self._committers += 1
-            asyncio.create_task(self._drain())
+            task = asyncio.create_task(self._drain())
+            self._running.add(task)  # the loop keeps only weak references to tasks
+            task.add_done_callback(self._running.discard)
         result: T = await done
         return result
 
