@@ -18,10 +18,16 @@ HEAD_TIMEOUT = 10.0  # seconds to send the whole request head (slowloris)
 BODY_TIMEOUT = 30.0  # seconds for a body to arrive once its head has (a trickled upload holds a slot no longer)
 MAX_CONNECTIONS_PER_CLIENT = 256
 
-_431_BODY = (b'{"error":{"code":"headers_too_large","message":"request headers exceed 65536 bytes",'
-             b'"type":"invalid_request_error"}}')  # fmt: skip
-_431 = (b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\nconnection: close\r\n"
-        b"content-length: %d\r\n\r\n%s" % (len(_431_BODY), _431_BODY))  # fmt: skip
+
+def _closing_answer(status: bytes, body: bytes) -> bytes:
+    """A whole JSON response the protocol writes itself, when no route will answer; the connection closes after."""
+    return (b"HTTP/1.1 %s\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: %d\r\n\r\n%s"
+            % (status, len(body), body))  # fmt: skip
+
+
+_431 = _closing_answer(b"431 Request Header Fields Too Large",
+                       b'{"error":{"code":"headers_too_large","message":"request headers exceed 65536 bytes",'
+                       b'"type":"invalid_request_error"}}')  # fmt: skip
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
@@ -32,7 +38,6 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._in_head = True
         self._head_timer: asyncio.TimerHandle | None = None
-        self._in_body = False
         self._body_timer: asyncio.TimerHandle | None = None
         self._client_key: str | None = None
 
@@ -76,9 +81,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
                 self.transport.close()
                 return
         super().data_received(data)
-        # Armed only when a body is still missing after this read: a body that comes with its head (nearly every
-        # request) costs no timer.
-        if self._in_body and self._body_timer is None and not self.transport.is_closing():
+        # Armed only when a body is still missing after this read (the head is done, the message is not): a body
+        # that comes with its head (nearly every request) costs no timer.
+        if not self._in_head and self._body_timer is None and not self.transport.is_closing():
             self._body_timer = self.loop.call_later(BODY_TIMEOUT, self._body_too_slow)
 
     def on_message_begin(self) -> None:
@@ -88,12 +93,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         super().on_message_complete()
         self._in_head = True  # what arrives next on this connection is the next request's head
-        self._in_body = False
         self._cancel_body_timer()
 
     def on_headers_complete(self) -> None:
-        self._in_head = False
-        self._in_body = True  # until on_message_complete, which comes at once for a request without a body
+        self._in_head = False  # until on_message_complete, which comes at once for a request without a body
         self._head_bytes = 0
         self._cancel_head_timer()
         super().on_headers_complete()
@@ -106,13 +109,11 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def _body_too_slow(self) -> None:
         """Answer 408 (unless the route already answered) and close; the waiting route sees a disconnect."""
         self._body_timer = None
-        if not self._in_body or self.transport.is_closing():
+        if self._in_head or self.transport.is_closing():
             return
         if self.cycle is not None and not self.cycle.response_started:
             err = InvalidRequest(f"the request body did not arrive within {BODY_TIMEOUT:g} s", code="request_timeout")
-            body = orjson.dumps(err.body())
-            self.transport.write(b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
-                                 b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body))  # fmt: skip
+            self.transport.write(_closing_answer(b"408 Request Timeout", orjson.dumps(err.body())))
         self.transport.close()
 
     def _cancel_body_timer(self) -> None:

@@ -1,4 +1,4 @@
-"""The small async interface both database engines implement, and the factory that picks one from a URL."""
+"""The small async interface both database engines implement (store/engines.py picks one from a URL)."""
 
 from __future__ import annotations
 

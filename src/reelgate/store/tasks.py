@@ -210,11 +210,10 @@ class TaskStore:
         self.db = db
         self._postgres = db.dialect == "postgresql"
         self._lock = " FOR UPDATE SKIP LOCKED" if self._postgres else ""
-        # PostgreSQL: plain submits of one loop turn go out as one pipelined batch (see create_batches).
+        # Task reads of one loop turn share a query; on PostgreSQL, plain submits go out as one pipelined batch.
         self._creates: CreateBatches[NewTask, TaskRecord] | None = None
         if self._postgres:
             self._creates = CreateBatches(db, self._create_batch, self._create_one)
-        if self._postgres:
             self._reads = CoalescedReads(db, f"SELECT {_PUBLIC_COLS} FROM tasks WHERE id = ANY(:ids)", record)
         else:
             sql = f"SELECT {_PUBLIC_COLS} FROM tasks WHERE id IN (SELECT value FROM json_each(:ids))"
