@@ -622,6 +622,13 @@ def write_results(name: str, payload: dict[str, Any], json_out: str | None = Non
     return stamped
 
 
+def report_verdict(name: str, info: dict[str, Any], args: Any, passed: bool, rows: Any) -> int:
+    """Write a script's results (machine, arguments, verdict, rows) and print its last line; the exit status."""
+    path = write_results(name, {"machine": info, "args": vars(args), "passed": passed, "rows": rows}, args.json_out)
+    print(f"\nall targets met: {passed}; results in {path}")
+    return 0
+
+
 def _json_default(value: Any) -> Any:
     if hasattr(value, "__dataclass_fields__"):
         return asdict(value)

@@ -39,9 +39,9 @@ from benchkit import (
     machine,
     percentile,
     reelgate,
+    report_verdict,
     table,
     wait_for_quiet,
-    write_results,
 )
 
 add_tests_to_path()
@@ -283,10 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\ncallback latency: terminal commit (tasks.finished_at) -> first callback bytes at the receiver")
     print(render(rows))
     passed = all(r["passed"] for r in rows if r["passed"] is not None)
-    path = write_results("callback_latency", {"machine": info, "args": vars(args), "passed": passed, "rows": rows},
-                         args.json_out)  # fmt: skip
-    print(f"\nall targets met: {passed}; results in {path}")
-    return 0
+    return report_verdict("callback_latency", info, args, passed, rows)
 
 
 if __name__ == "__main__":

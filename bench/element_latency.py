@@ -37,9 +37,9 @@ from benchkit import (
     machine,
     median,
     reelgate,
+    report_verdict,
     table,
     wait_for_quiet,
-    write_results,
 )
 
 add_tests_to_path()
@@ -246,10 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\nelement latency: submit -> completed (engine) vs fetch+inspect+hash+store in one process (floor)")
     print(render(rows))
     passed = all(r["passed"] for r in rows)
-    path = write_results("element_latency", {"machine": info, "args": vars(args), "passed": passed, "rows": rows},
-                         args.json_out)  # fmt: skip
-    print(f"\nall targets met: {passed}; results in {path}")
-    return 0
+    return report_verdict("element_latency", info, args, passed, rows)
 
 
 if __name__ == "__main__":

@@ -40,10 +40,10 @@ from benchkit import (
     machine,
     median,
     reelgate,
+    report_verdict,
     table,
     wait_for_quiet,
     warm,
-    write_results,
 )
 
 GET_SHARE, GET_P99_MS, POST_SHARE = 0.50, 25.0, 0.25
@@ -198,10 +198,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{info['cpus']} CPUs, load tool {info['load_tool']}")  # fmt: skip
     print(render(rows))
     passed = all(r.passed for r in rows if r.passed is not None)
-    path = write_results("hot_routes", {"machine": info, "args": vars(args), "passed": passed,
-                                        "rows": [asdict(r) for r in rows]}, args.json_out)  # fmt: skip
-    print(f"\nall targets met: {passed}; results in {path}")
-    return 0
+    return report_verdict("hot_routes", info, args, passed, [asdict(r) for r in rows])
 
 
 if __name__ == "__main__":

@@ -35,11 +35,11 @@ from benchkit import (
     machine,
     median,
     reelgate,
+    report_verdict,
     rss_mb,
     table,
     wait_for_quiet,
     warm,
-    write_results,
 )
 
 RATIO_TARGET = 0.9
@@ -217,10 +217,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.tasks:,} stored tasks")  # fmt: skip
     print(render(rows))
     passed = all(r["passed"] for r in rows)
-    path = write_results("memory", {"machine": info, "args": vars(args), "passed": passed, "rows": rows},
-                         args.json_out)  # fmt: skip
-    print(f"\nall targets met: {passed}; results in {path}")
-    return 0
+    return report_verdict("memory", info, args, passed, rows)
 
 
 if __name__ == "__main__":
