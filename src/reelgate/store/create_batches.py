@@ -1,11 +1,16 @@
-"""Submits created together on PostgreSQL: one network exchange for a burst instead of one round trip each.
+"""Submits created together on PostgreSQL: one network exchange and one commit for a burst.
 
-Inside a group commit each PostgreSQL submit is one statement (reserve + insert task + insert ledger entry) and
-one round trip, so a burst of 64 submits would wait for 64 round trips one after another. Here the submits that
-arrive until a transaction is free to take them form one batch, sent as one pipelined ``fetchmany`` of that
-statement, in order, inside the group commit; each answer tells whether its task was created. The others were
-refused by their reservation and learn why (402 or 429) from their account. If the batch fails as a whole (a
-constraint no submit should ever hit), each submit is retried alone, so one bad submit never fails the others.
+Each PostgreSQL submit is one statement (reserve + insert task + insert ledger entry). The submits that arrive
+until a connection is free to take them form one batch, sent as one pipelined exchange that PostgreSQL runs as
+one transaction and commits at its end (``PostgresDatabase.pipeline``). Each answer tells whether its task was
+created; the others were refused by their reservation and learn why (402 or 429) from their account. If the batch
+fails as a whole (a constraint no submit should ever hit), each submit is retried alone, so one bad submit never
+fails the others.
+
+Why not inside the group commit: every submit of an account updates that account's row, so the row stays locked
+from the batch's statements until its COMMIT. In a transaction driven from here that includes the wait for this
+busy event loop to read the answers and send the COMMIT (milliseconds under load), and every other batch waits on
+the lock meanwhile. Sent as one exchange, the lock is held only while PostgreSQL runs the batch and flushes it.
 """
 
 from __future__ import annotations
@@ -15,30 +20,31 @@ from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
 from reelgate.errors import StoreUnavailable
-from reelgate.store.db import Conn, Database
 
 I = TypeVar("I")  # noqa: E741 - one item to create
 R = TypeVar("R")  # what its creator gets back (or, from create_all, the error to raise in its request)
+MAX_BATCH = 128
 
 
 class CreateBatches(Generic[I, R]):
-    """Collects the creates of one loop turn; ``create_all`` runs them in one write, ``create_one`` alone."""
+    """Collects creates until one of ``in_flight`` slots is free; ``create_all`` runs a batch, ``create_one`` one."""
 
     def __init__(
         self,
-        db: Database,
-        create_all: Callable[[Conn, list[I]], Awaitable[list[R | Exception]]],
+        create_all: Callable[[list[I]], Awaitable[list[R | Exception]]],
         create_one: Callable[[I], Awaitable[R]],
+        *,
+        in_flight: int = 2,
     ) -> None:
-        self.db = db
         self._create_all = create_all
         self._create_one = create_one
-        self._open: list[tuple[I, asyncio.Future[R]]] | None = None  # the batch no transaction has taken yet
+        self._slots = asyncio.Semaphore(in_flight)
+        self._open: list[tuple[I, asyncio.Future[R]]] | None = None  # the batch no slot has taken yet
         self._running: set[asyncio.Task[None]] = set()  # the loop keeps only weak references to tasks
 
     async def create(self, item: I) -> R:
         fut: asyncio.Future[R] = asyncio.get_running_loop().create_future()
-        if self._open is None:
+        if self._open is None or len(self._open) >= MAX_BATCH:
             self._open = []
             task = asyncio.create_task(self._run(self._open))
             self._running.add(task)
@@ -47,24 +53,18 @@ class CreateBatches(Generic[I, R]):
         return await fut
 
     async def _run(self, batch: list[tuple[I, asyncio.Future[R]]]) -> None:
-        def work(c: Conn) -> Awaitable[list[R | Exception]]:
-            # The batch stays open, gathering creates, until a transaction takes it: while the committers are
-            # busy, a burst keeps joining one batch instead of queueing as many small ones.
+        outcomes: list[R | Exception] | None
+        # The batch stays open, gathering creates, until a slot takes it: while the slots are busy, a burst keeps
+        # joining one batch instead of queueing as many small ones.
+        async with self._slots:
             if self._open is batch:
                 self._open = None
-            return self._create_all(c, [item for item, _ in batch])
-
-        outcomes: list[R | Exception] | None
-        try:
-            outcomes = await self.db.write(work)
-        except StoreUnavailable as exc:
-            outcomes = [exc] * len(batch)
-        except Exception:
-            outcomes = None
-        # Closed here too: a write that failed before its work ran must not leave later creates joining a batch
-        # that is already answered.
-        if self._open is batch:
-            self._open = None
+            try:
+                outcomes = await self._create_all([item for item, _ in batch])
+            except StoreUnavailable as exc:
+                outcomes = [exc] * len(batch)
+            except Exception:
+                outcomes = None
         if outcomes is None:
             outcomes = list(await asyncio.gather(*(self._alone(item) for item, _ in batch)))
         for (_, fut), outcome in zip(batch, outcomes, strict=True):

@@ -19,9 +19,6 @@ class Conn(Protocol):
 
     async def run(self, sql: str, params: Params | None = None) -> int: ...
 
-    async def many(self, sql: str, params: list[Params]) -> list[Row | None]:
-        """Run one statement once per parameter set, sent together where the engine can; each one's first row."""
-
 
 Work = Callable[[Conn], Awaitable[T]]
 
@@ -32,6 +29,10 @@ class Database(Protocol):
     async def read(self, work: Work[T]) -> T: ...
 
     async def write(self, work: Work[T]) -> T: ...
+
+    async def pipeline(self, sql: str, params: list[Params]) -> list[Row | None]:
+        """Run one statement once per parameter set, all or nothing, committed when it returns; each one's first
+        row. Sent as one exchange where the engine can."""
 
     async def open(self) -> None: ...
 

@@ -28,19 +28,20 @@ def _to_positional(sql: str) -> tuple[str, list[str]]:
     return _NAMED.sub(number, sql), names
 
 
+def _compiled(cache: dict[str, tuple[str, list[str]]], sql: str) -> tuple[str, list[str]]:
+    found = cache.get(sql)
+    if found is None:
+        found = cache[sql] = _to_positional(sql)
+    return found
+
+
 class _PgConn:
     def __init__(self, raw: asyncpg.Connection, cache: dict[str, tuple[str, list[str]]]) -> None:
         self.raw = raw
         self._cache = cache
 
-    def _compiled(self, sql: str) -> tuple[str, list[str]]:
-        compiled = self._cache.get(sql)
-        if compiled is None:
-            compiled = self._cache[sql] = _to_positional(sql)
-        return compiled
-
     def _args(self, sql: str, params: Params | None) -> tuple[str, Sequence[Any]]:
-        text, names = self._compiled(sql)
+        text, names = _compiled(self._cache, sql)
         values = params or {}
         return text, [values[n] for n in names]
 
@@ -59,12 +60,6 @@ class _PgConn:
         tail = status.rsplit(" ", 1)[-1]
         return int(tail) if tail.isdigit() else 0
 
-    async def many(self, sql: str, params: list[Params]) -> list[Row | None]:
-        # asyncpg pipelines fetchmany: every Bind/Execute goes out at once, then one Sync; one row back per set.
-        text, names = self._compiled(sql)
-        rows: list[Row | None] = await self.raw.fetchmany(text, [[values[n] for n in names] for values in params])
-        return rows
-
 
 _PG_DOWN = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError)
 _RETRY_ALONE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
@@ -72,9 +67,12 @@ MAX_BATCH = 128
 # asyncpg prepares each statement once per connection, and PostgreSQL may then keep one generic plan for it: made
 # while a table was small, that plan scans the whole table for good (measured: a task read at 3 ms and growing,
 # against 0.2 ms on a new connection, after 30,000 inserts). So statements are planned with their parameters and
-# the tables' current size (plan_cache_mode=force_custom_plan); the per-submit statement alone opts back into plan
-# caching (store/tasks.py), and connections are renewed after this many queries so no plan lives long.
+# the tables' current size (plan_cache_mode=force_custom_plan), and connections are renewed after this many queries
+# so no plan lives long.
 MAX_QUERIES_PER_CONNECTION = 100_000
+# Pipelines run on their own few connections, which keep cached plans: they run the per-submit statement, which
+# touches rows by primary key only, and planning it afresh each time tripled its cost.
+PIPELINE_CONNECTIONS = 2
 MAX_COMMITTERS = 2  # two transactions in flight: one flushing its WAL while the next runs its statements
 Pending = tuple[Work[Any], "asyncio.Future[Any]"]
 
@@ -117,6 +115,7 @@ class PostgresDatabase:
         self.dsn = dsn
         self._min, self._max = min(min_size, max_size), max_size
         self._pool: asyncpg.Pool | None = None
+        self._pipelines: asyncpg.Pool | None = None
         self._cache: dict[str, tuple[str, list[str]]] = {}
         self._queue: list[Pending] = []
         self._committers = 0
@@ -129,6 +128,10 @@ class PostgresDatabase:
             self._pool = await asyncpg.create_pool(
                 self.dsn, min_size=self._min, max_size=self._max, command_timeout=30, reset=_keep_session,
                 server_settings={"plan_cache_mode": "force_custom_plan"}, max_queries=MAX_QUERIES_PER_CONNECTION,
+            )  # fmt: skip
+            self._pipelines = await asyncpg.create_pool(
+                self.dsn, min_size=1, max_size=PIPELINE_CONNECTIONS, command_timeout=30, reset=_keep_session,
+                max_queries=MAX_QUERIES_PER_CONNECTION,
             )  # fmt: skip
         except _PG_DOWN as exc:
             raise StoreUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
@@ -156,6 +159,20 @@ class PostgresDatabase:
             task.add_done_callback(self._running.discard)
         result: T = await done
         return result
+
+    async def pipeline(self, sql: str, params: list[Params]) -> list[Row | None]:
+        """All Bind/Execute messages go out at once, then one Sync: PostgreSQL runs them as one implicit
+        transaction (all or nothing) and commits it at the Sync, before answering. One round trip; no row lock
+        waits on this process's event loop, as it would between an explicit transaction's statements and COMMIT."""
+        if self._pipelines is None:
+            raise StoreUnavailable("the database pool is not open")
+        text, names = _compiled(self._cache, sql)
+        try:
+            async with self._pipelines.acquire() as raw:
+                rows: list[Row | None] = await raw.fetchmany(text, [[p[n] for n in names] for p in params])
+        except _PG_DOWN as exc:
+            raise StoreUnavailable(f"database unavailable: {exc}") from exc
+        return rows
 
     async def _drain(self) -> None:
         try:
@@ -225,5 +242,6 @@ class PostgresDatabase:
         await self.read(lambda c: c.one("SELECT 1"))
 
     async def close(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()
+        for pool in (self._pool, self._pipelines):
+            if pool is not None:
+                await pool.close()

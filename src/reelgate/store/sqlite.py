@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from reelgate.errors import StoreUnavailable
-from reelgate.store.db import Params, Row, T, Work
+from reelgate.store.db import Conn, Params, Row, T, Work
 
 
 class _SqliteConn:
@@ -28,9 +28,6 @@ class _SqliteConn:
 
     async def run(self, sql: str, params: Params | None = None) -> int:
         return self.raw.execute(sql, params or {}).rowcount
-
-    async def many(self, sql: str, params: list[Params]) -> list[Row | None]:
-        return [self.raw.execute(sql, p).fetchone() for p in params]
 
 
 def _run_to_end(coro: Coroutine[Any, Any, T]) -> T:
@@ -113,6 +110,12 @@ class SqliteDatabase:
                     await self._committed.wait_for(lambda: not self._committing)
             else:
                 await self._begin()
+
+    async def pipeline(self, sql: str, params: list[Params]) -> list[Row | None]:
+        async def work(c: Conn) -> list[Row | None]:
+            return [await c.one(sql, p) for p in params]
+
+        return await self.write(work)
 
     def _apply(self, work: Work[T]) -> T:
         raw = self._writer.raw

@@ -213,7 +213,7 @@ class TaskStore:
         # Task reads of one loop turn share a query; on PostgreSQL, plain submits go out as one pipelined batch.
         self._creates: CreateBatches[NewTask, TaskRecord] | None = None
         if self._postgres:
-            self._creates = CreateBatches(db, self._create_batch, self._create_one)
+            self._creates = CreateBatches(self._create_batch, self._create_one)
             self._reads = CoalescedReads(db, f"SELECT {_PUBLIC_COLS} FROM tasks WHERE id = ANY(:ids)", record)
         else:
             sql = f"SELECT {_PUBLIC_COLS} FROM tasks WHERE id IN (SELECT value FROM json_each(:ids))"
@@ -229,12 +229,18 @@ class TaskStore:
             return await self._creates.create(t), None
         return await self._create_alone(t, idem)
 
-    async def _create_batch(self, c: Conn, tasks: list[NewTask]) -> list[TaskRecord | Exception]:
-        # The hottest statement keeps a cached plan (sessions plan every statement afresh, see store/postgres.py):
-        # planning it per submit would triple its cost, and it touches rows by primary key only.
-        await c.run("SET LOCAL plan_cache_mode = auto")
-        rows = await c.many(_CREATE_PG, [_create_params(t) for t in tasks])
-        return [_fresh(t) if row and row["n"] else await _refusal(c, t) for t, row in zip(tasks, rows, strict=True)]
+    async def _create_batch(self, tasks: list[NewTask]) -> list[TaskRecord | Exception]:
+        rows = await self.db.pipeline(_CREATE_PG, [_create_params(t) for t in tasks])
+        made = [bool(row and row["n"]) for row in rows]
+        if all(made):
+            return [_fresh(t) for t in tasks]
+        # Refused by its reservation: the account, read after the batch committed, says whether for credits or
+        # for the in-flight cap.
+        return await self.db.read(lambda c: self._outcomes(c, tasks, made))
+
+    @staticmethod
+    async def _outcomes(c: Conn, tasks: list[NewTask], made: list[bool]) -> list[TaskRecord | Exception]:
+        return [_fresh(t) if ok else await _refusal(c, t) for t, ok in zip(tasks, made, strict=True)]
 
     async def _create_alone(self, t: NewTask, idem: Idempotency | None = None) -> tuple[TaskRecord, str | None]:
 
