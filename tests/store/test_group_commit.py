@@ -137,14 +137,3 @@ async def test_a_pipeline_with_one_failing_statement_changes_nothing(store: Stor
         await store.db.pipeline(_GRANT_ROW, sets)
     assert await _notes(store, acct) == []
     assert [r["amount"] if r else None for r in await store.db.pipeline(_GRANT_ROW, sets[:2])] == [1, 1]
-
-
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # SQLite's committer runs queued works itself
-async def test_a_write_whose_writer_is_cancelled_before_it_runs_changes_nothing(store: Store) -> None:
-    acct = await account(store, credits=0)
-    kept = asyncio.ensure_future(store.db.write(grant(acct, 1, "kept")))
-    dropped = asyncio.ensure_future(store.db.write(grant(acct, 1, "dropped")))
-    await asyncio.sleep(0)  # both queued; the committer has not run yet
-    dropped.cancel()
-    assert await kept == 1
-    assert await _notes(store, acct) == ["kept"]

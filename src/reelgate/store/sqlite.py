@@ -61,26 +61,14 @@ MAX_LOCK_SLEEP = 0.005
 LOCK_WAIT = 10.0  # seconds a writer waits for another process's write transaction before giving up
 
 
-Pending = tuple[Work[Any], "asyncio.Future[Any]"]
-
-
-def _settle(outcomes: list[tuple[asyncio.Future[Any], Any, bool]]) -> None:
-    for fut, value, ok in outcomes:
-        if not fut.done():
-            fut.set_result(value) if ok else fut.set_exception(value)
-
-
 class SqliteDatabase:
     """SQLite in WAL mode. Reads run inline on the event loop; writes are group-committed.
 
-    Writers queue their work and wait. One committer task runs every queued work, one after another, inside one
-    transaction, then COMMITs (the fsync) on a thread, and answers them all at once; the writes that arrive
-    meanwhile form the next batch. A writer suspends once, and only the committer touches the transaction.
-
-    A write that fails before changing anything (a refused reservation, a guard) fails alone at no cost. One that
-    fails after changing rows cannot be undone alone without a SAVEPOINT per write, which would copy every page
-    it touches: instead the transaction is rolled back, that write is answered with its error, and the others of
-    the batch run again in a new one (none of them has been answered yet).
+    Writes run one after another inside one shared open transaction; the COMMIT (the fsync) runs on a thread and
+    acknowledges every write of the batch at once. A write that fails before changing anything (a refused
+    reservation, a guard) fails alone at no cost. One that fails after changing rows cannot be undone alone
+    without a SAVEPOINT per write, which would copy every page it touches: instead the open transaction is
+    rolled back and the other writes of the batch run again in a new one (they have not been answered yet).
     """
 
     dialect = "sqlite"
@@ -90,8 +78,11 @@ class SqliteDatabase:
         self.path = path
         self._writer = _SqliteConn(_open_sqlite(path, busy_ms=0))  # waits for the lock in _begin, not in C
         self._reader = _SqliteConn(_open_sqlite(path, busy_ms=10_000))
-        self._queue: list[Pending] = []
-        self._committer: asyncio.Task[None] | None = None
+        self._batch: list[asyncio.Future[bool]] = []  # resolved True once committed, False to run again
+        self._in_tx = False
+        self._commit_task: asyncio.Task[None] | None = None
+        self._committed = asyncio.Condition()
+        self._committing = False
 
     async def read(self, work: Work[T]) -> T:
         try:
@@ -100,11 +91,25 @@ class SqliteDatabase:
             raise StoreUnavailable(str(exc)) from exc
 
     async def write(self, work: Work[T]) -> T:
-        done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.append((work, done))
-        if self._committer is None:
-            self._committer = asyncio.create_task(self._commit_queued())
-        return await done
+        while True:
+            await self._join_transaction()
+            # No await between joining and the work: it runs inside the open transaction, never beside a COMMIT
+            # that is running on the commit thread.
+            result = self._apply(work)
+            done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+            self._batch.append(done)
+            if self._commit_task is None:
+                self._commit_task = asyncio.create_task(self._commit())
+            if await done:
+                return result
+
+    async def _join_transaction(self) -> None:
+        while self._committing or not self._in_tx:
+            if self._committing:  # the open transaction is being committed: join the next one
+                async with self._committed:
+                    await self._committed.wait_for(lambda: not self._committing)
+            else:
+                await self._begin()
 
     async def pipeline(self, sql: str, params: list[Params]) -> list[Row | None]:
         async def work(c: Conn) -> list[Row | None]:
@@ -112,53 +117,30 @@ class SqliteDatabase:
 
         return await self.write(work)
 
-    async def _commit_queued(self) -> None:
-        try:
-            while self._queue:
-                batch, self._queue = self._queue, []
-                await self._commit_batch(batch)
-        finally:
-            self._committer = None
-
-    async def _commit_batch(self, batch: list[Pending]) -> None:
-        while batch:
-            try:
-                await self._begin()
-            except StoreUnavailable as exc:
-                _settle([(fut, exc, False) for _, fut in batch])
-                return
-            batch, outcomes = self._apply_all(batch)
-            if batch:  # rolled back: run the rest again
-                continue
-            try:
-                await asyncio.to_thread(self._writer.raw.execute, "COMMIT")
-            except sqlite3.Error as exc:
-                await asyncio.to_thread(self._safe_rollback)
-                error = StoreUnavailable(f"commit failed: {exc}")
-                outcomes = [(fut, error, False) for fut, _, _ in outcomes]
-            _settle(outcomes)
-
-    def _apply_all(self, batch: list[Pending]) -> tuple[list[Pending], list[tuple[asyncio.Future[Any], Any, bool]]]:
-        """Run each work in the open transaction. Returns the works to run again (after a rollback) or none,
-        and each work's outcome, to give once committed."""
+    def _apply(self, work: Work[T]) -> T:
         raw = self._writer.raw
-        outcomes: list[tuple[asyncio.Future[Any], Any, bool]] = []
-        for index, (work, fut) in enumerate(batch):
-            if fut.done():  # its writer is gone (cancelled) before the work ran: nothing to do
-                continue
-            changes = raw.total_changes
-            try:
-                outcomes.append((fut, _run_to_end(work(self._writer)), True))  # type: ignore[arg-type]
-            except Exception as exc:
-                error = StoreUnavailable(str(exc)) if isinstance(exc, sqlite3.OperationalError) else exc
-                # SQLite undoes a failed statement by itself (and may roll back the whole transaction on a full
-                # disk): only changes made by earlier statements of this work are left to undo.
-                if raw.total_changes != changes or not raw.in_transaction:
-                    self._safe_rollback()
-                    _settle([(fut, error, False)])
-                    return batch[:index] + batch[index + 1 :], []
-                _settle([(fut, error, False)])  # changed nothing: answered now, the batch goes on
-        return [], outcomes
+        changes = raw.total_changes
+        try:
+            return _run_to_end(work(self._writer))  # type: ignore[arg-type]
+        except BaseException as exc:
+            # SQLite undoes a failed statement by itself (and may roll back the whole transaction on a full
+            # disk): only changes made by earlier statements of this work are left to undo.
+            if raw.total_changes != changes or not raw.in_transaction:
+                self._abandon()
+            else:
+                self._end_if_empty()
+            if isinstance(exc, sqlite3.OperationalError):
+                raise StoreUnavailable(str(exc)) from exc
+            raise
+
+    def _abandon(self) -> None:
+        """Roll back the open transaction; the writes already in it run again in the next one."""
+        self._safe_rollback()
+        self._in_tx = False
+        batch, self._batch = self._batch, []
+        for fut in batch:
+            if not fut.done():
+                fut.set_result(False)
 
     async def _begin(self) -> None:
         """Take the write lock without blocking the event loop while another process holds it.
@@ -170,7 +152,6 @@ class SqliteDatabase:
         while True:
             try:
                 self._writer.raw.execute("BEGIN IMMEDIATE")
-                return
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) and "busy" not in str(exc):
                     raise StoreUnavailable(str(exc)) from exc
@@ -181,6 +162,37 @@ class SqliteDatabase:
                 # Another process holds the lock for one batch, a few ms: longer sleeps left it idle and let the
                 # other take the lock again and again (POST p99 with 2 processes: 230-300 ms at 50 ms, 25 ms at 5).
                 delay = min(delay * 2, MAX_LOCK_SLEEP)
+                if self._in_tx:  # another writer of this process began meanwhile
+                    return
+                continue
+            self._in_tx = True
+            return
+
+    def _end_if_empty(self) -> None:
+        if not self._batch and self._commit_task is None and self._in_tx:
+            self._writer.raw.execute("ROLLBACK")
+            self._in_tx = False
+
+    async def _commit(self) -> None:
+        await asyncio.sleep(0)  # let writes that are ready in this loop turn join the batch
+        async with self._committed:
+            self._committing = True
+        batch, self._batch = self._batch, []
+        error: BaseException | None = None
+        if self._in_tx:  # not when the transaction was abandoned meanwhile and nobody has begun a new one
+            try:
+                await asyncio.to_thread(self._writer.raw.execute, "COMMIT")
+            except sqlite3.Error as exc:
+                error = StoreUnavailable(f"commit failed: {exc}")
+                await asyncio.to_thread(self._safe_rollback)
+        self._in_tx = False
+        self._commit_task = None
+        for fut in batch:
+            if not fut.done():
+                fut.set_exception(error) if error else fut.set_result(True)
+        async with self._committed:
+            self._committing = False
+            self._committed.notify_all()
 
     def _safe_rollback(self) -> None:
         with contextlib.suppress(sqlite3.Error):
@@ -193,7 +205,7 @@ class SqliteDatabase:
         await self.read(lambda c: c.one("SELECT 1"))
 
     async def close(self) -> None:
-        if self._committer is not None:
-            await self._committer
+        if self._commit_task is not None:
+            await self._commit_task
         self._writer.raw.close()
         self._reader.raw.close()
