@@ -1,5 +1,5 @@
-"""Group commit and pipelines on both engines: writes that share a transaction succeed or fail each on its own
-account; a pipeline commits all its statements or none."""
+"""Group commit on both engines: writes that share a transaction succeed or fail each on its own account; a
+statement committed alone commits all its rows or none."""
 
 from __future__ import annotations
 
@@ -116,24 +116,22 @@ async def test_the_store_keeps_working_after_failures(store: Store) -> None:
     assert await _available(store, acct) == 5 * rounds
 
 
-_GRANT_ROW = (
+_GRANTS = (
     "INSERT INTO ledger (account_id, task_id, kind, amount, note, created) "
-    "VALUES (:a, :t, 'grant', :n, :note, 0) RETURNING amount"
+    "SELECT :a, t, 'grant', 1, 'stmt', 0 FROM (SELECT 'x' AS t UNION ALL SELECT :second) s RETURNING task_id"
 )
 
 
-async def test_a_pipeline_commits_every_statement_and_answers_each(store: Store) -> None:
+async def test_a_statement_committed_alone_answers_its_rows(store: Store) -> None:
     acct = await account(store, credits=0)
-    rows = await store.db.pipeline(_GRANT_ROW, [{"a": acct, "t": f"p{i}", "n": i, "note": "pipe"} for i in range(5)])
-    assert [r["amount"] if r else None for r in rows] == [0, 1, 2, 3, 4]
-    assert await _notes(store, acct) == ["pipe"] * 5
+    rows = await store.db.commit_statement(_GRANTS, {"a": acct, "second": "y"})
+    assert sorted(r["task_id"] for r in rows) == ["x", "y"]
+    assert await _notes(store, acct) == ["stmt", "stmt"]
 
 
-async def test_a_pipeline_with_one_failing_statement_changes_nothing(store: Store) -> None:
+async def test_a_statement_committed_alone_that_fails_changes_nothing(store: Store) -> None:
     acct = await account(store, credits=0)
-    # The third repeats the first's (task_id, kind), which the ledger allows once.
-    sets = [{"a": acct, "t": t, "n": 1, "note": "pipe"} for t in ("x", "y", "x", "z")]
+    # Its second row repeats the first's (task_id, kind), which the ledger allows once.
     with pytest.raises(Exception, match="ledger_once_per_task|UNIQUE"):
-        await store.db.pipeline(_GRANT_ROW, sets)
+        await store.db.commit_statement(_GRANTS, {"a": acct, "second": "x"})
     assert await _notes(store, acct) == []
-    assert [r["amount"] if r else None for r in await store.db.pipeline(_GRANT_ROW, sets[:2])] == [1, 1]

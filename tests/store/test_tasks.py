@@ -55,6 +55,32 @@ async def test_concurrent_creates_never_overdraw(store: Store) -> None:
     assert sorted(t.id for t in listed) == sorted(rec.id for rec, _ in created)
 
 
+async def test_a_burst_is_reserved_as_if_its_submits_came_one_by_one(store: Store) -> None:
+    acct = await account(store, credits=1501)
+    burst = [new_task(acct, price=1000), new_task(acct, price=1000), new_task(acct, price=500),
+             new_task(acct, price=1, cap=2)]  # fmt: skip
+    outcomes = await asyncio.gather(*(store.tasks.create(t, None) for t in burst), return_exceptions=True)
+    # The second no longer fits after the first, the third still does, the fourth meets its in-flight cap.
+    assert [type(o).__name__ for o in outcomes] == ["tuple", "InsufficientQuota", "tuple", "RateLimited"]
+    view = await store.accounts.view(acct)
+    assert (view.balance.available, view.balance.reserved, view.in_flight) == (1, 1500, 2)
+
+
+async def test_two_processes_bursting_on_one_account_never_overdraw(store: Store, db_url: str) -> None:
+    acct = await account(store, credits=25_000)
+    other = await Store.open(db_url, pool_size=4)  # what a second API process holds
+    try:
+        bursts = [s.tasks.create(new_task(acct), None) for s in (store, other) for _ in range(20)]
+        outcomes = await asyncio.gather(*bursts, return_exceptions=True)
+    finally:
+        await other.close()
+    made = [o for o in outcomes if isinstance(o, tuple)]
+    assert len(made) == 25 and all(isinstance(o, (tuple, InsufficientQuota)) for o in outcomes)
+    view = await store.accounts.view(acct)
+    assert (view.balance.available, view.balance.reserved, view.in_flight) == (0, 25_000, 25)
+    assert await store.accounts.ledger_sums(acct) == {"grant": 25_000, "reserve": 25_000}
+
+
 async def test_idempotency_replays_the_original_task(store: Store) -> None:
     acct = await account(store)
     idem = Idempotency(api_key_id=1, key="k1", body_hash="h1")

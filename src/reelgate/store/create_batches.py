@@ -1,16 +1,15 @@
-"""Submits created together on PostgreSQL: one network exchange and one commit for a burst.
+"""Submits created together on PostgreSQL: one statement, one round trip and one commit for a burst.
 
-Each PostgreSQL submit is one statement (reserve + insert task + insert ledger entry). The submits that arrive
-until a connection is free to take them form one batch, sent as one pipelined exchange that PostgreSQL runs as
-one transaction and commits at its end (``PostgresDatabase.pipeline``). Each answer tells whether its task was
-created; the others were refused by their reservation and learn why (402 or 429) from their account. If the batch
-fails as a whole (a constraint no submit should ever hit), each submit is retried alone, so one bad submit never
-fails the others.
+The submits that arrive until a connection is free to take them form one batch, created by one statement that
+PostgreSQL commits before answering (``TaskStore._create_batch``); the few it does not make (their account is
+short of credits or at its in-flight cap) are then run alone, in order, and learn why (402 or 429). If the
+statement fails as a whole (a constraint no submit should ever hit), each submit is retried alone, so one bad
+submit never fails the others.
 
 Why not inside the group commit: every submit of an account updates that account's row, so the row stays locked
-from the batch's statements until its COMMIT. In a transaction driven from here that includes the wait for this
-busy event loop to read the answers and send the COMMIT (milliseconds under load), and every other batch waits on
-the lock meanwhile. Sent as one exchange, the lock is held only while PostgreSQL runs the batch and flushes it.
+from the batch's statement until its COMMIT. In a transaction driven from here that includes the wait for this
+busy event loop to read the answer and send the COMMIT (milliseconds under load), and every other batch waits on
+the lock meanwhile. Committed on its own, the lock is held only while PostgreSQL runs the batch and flushes it.
 """
 
 from __future__ import annotations

@@ -30,9 +30,8 @@ class Database(Protocol):
 
     async def write(self, work: Work[T]) -> T: ...
 
-    async def pipeline(self, sql: str, params: list[Params]) -> list[Row | None]:
-        """Run one statement once per parameter set, all or nothing, committed when it returns; each one's first
-        row. Sent as one exchange where the engine can."""
+    async def commit_statement(self, sql: str, params: Params) -> list[Row]:
+        """Run one statement as a transaction of its own, committed when it returns; its rows."""
 
     async def open(self) -> None: ...
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from reelgate.errors import StoreUnavailable
-from reelgate.store.db import Conn, Params, Row, T, Work
+from reelgate.store.db import Params, Row, T, Work
 
 
 class _SqliteConn:
@@ -111,11 +111,8 @@ class SqliteDatabase:
             else:
                 await self._begin()
 
-    async def pipeline(self, sql: str, params: list[Params]) -> list[Row | None]:
-        async def work(c: Conn) -> list[Row | None]:
-            return [await c.one(sql, p) for p in params]
-
-        return await self.write(work)
+    async def commit_statement(self, sql: str, params: Params) -> list[Row]:
+        return await self.write(lambda c: c.all(sql, params))
 
     def _apply(self, work: Work[T]) -> T:
         raw = self._writer.raw

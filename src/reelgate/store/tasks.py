@@ -139,6 +139,48 @@ _CREATE_PG = (
 )
 
 
+# A burst of submits on PostgreSQL in one statement: one reservation per account, one insert of all tasks and one
+# of all reserve entries. A submit is made if it and every earlier submit of its account in the burst fit the
+# account's balance and in-flight cap, the same answer as reserving them one after another, up to the first that
+# does not fit; the caller runs the rest alone. The account rows are locked first, so their values are current.
+_BATCH_COLUMNS = (
+    ("ids", "TEXT"), ("accts", "BIGINT"), ("keys", "BIGINT"), ("models", "TEXT"), ("providers", "TEXT"),
+    ("createds", "BIGINT"), ("nows", "DOUBLE PRECISION"), ("deadlines", "DOUBLE PRECISION"), ("params", "TEXT"),
+    ("cbs", "TEXT"), ("prices", "BIGINT"), ("groups", "TEXT"), ("rules", "TEXT"), ("etas", "INTEGER"),
+    ("caps", "BIGINT"),
+)  # fmt: skip
+_CREATE_BATCH_PG = (
+    "WITH req AS (SELECT * FROM unnest("
+    + ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _BATCH_COLUMNS)
+    + ") WITH ORDINALITY AS r(id, a, k, model, provider, created, now, deadline, params, cb, p, grp, rule, eta, cap, "
+    "ord)), "
+    "acct AS (SELECT id, available, in_flight FROM accounts WHERE id IN (SELECT a FROM req) FOR NO KEY UPDATE), "
+    "cum AS (SELECT req.*, SUM(p) OVER w AS cum_p, ROW_NUMBER() OVER w AS n FROM req "
+    "WINDOW w AS (PARTITION BY a ORDER BY ord)), "
+    "ok AS (SELECT * FROM (SELECT cum.*, BOOL_AND(acct.available >= cum.cum_p AND acct.in_flight + cum.n <= cum.cap) "
+    "OVER (PARTITION BY cum.a ORDER BY cum.ord) AS fits FROM cum JOIN acct ON acct.id = cum.a) f WHERE fits), "
+    "reserved AS (UPDATE accounts SET available = available - t.total, reserved = reserved + t.total, "
+    "in_flight = in_flight + t.cnt FROM (SELECT a, SUM(p) AS total, COUNT(*) AS cnt FROM ok GROUP BY a) t "
+    "WHERE accounts.id = t.a RETURNING accounts.id), "
+    f"made AS (INSERT INTO tasks ({_TASK_COLS}) SELECT id, a, k, model, provider, 'pending', 0, 1, created, now, now, "
+    "deadline, now, params, cb, p, grp, rule, eta FROM ok RETURNING id), "
+    f"booked AS (INSERT INTO ledger ({_LEDGER_COLS}) SELECT a, id, 'reserve', p, '', now FROM ok) "
+    "SELECT id FROM made"
+)
+
+
+def _batch_params(tasks: list[NewTask]) -> dict[str, Any]:
+    return {
+        "ids": [t.id for t in tasks], "accts": [t.account_id for t in tasks], "keys": [t.api_key_id for t in tasks],
+        "models": [t.model for t in tasks], "providers": [t.provider for t in tasks],
+        "createds": [t.created for t in tasks], "nows": [t.now for t in tasks],
+        "deadlines": [t.deadline for t in tasks], "params": [orjson.dumps(t.params).decode() for t in tasks],
+        "cbs": [t.callback_url for t in tasks], "prices": [t.price for t in tasks],
+        "groups": [t.user_group for t in tasks], "rules": [t.billing_rule for t in tasks],
+        "etas": [t.estimated_time for t in tasks], "caps": [t.max_in_flight for t in tasks],
+    }  # fmt: skip
+
+
 def _create_params(t: NewTask) -> dict[str, Any]:
     return {
         "id": t.id, "a": t.account_id, "k": t.api_key_id, "model": t.model, "provider": t.provider,
@@ -230,17 +272,16 @@ class TaskStore:
         return await self._create_alone(t, idem)
 
     async def _create_batch(self, tasks: list[NewTask]) -> list[TaskRecord | Exception]:
-        rows = await self.db.pipeline(_CREATE_PG, [_create_params(t) for t in tasks])
-        made = [bool(row and row["n"]) for row in rows]
-        if all(made):
-            return [_fresh(t) for t in tasks]
-        # Refused by its reservation: the account, read after the batch committed, says whether for credits or
-        # for the in-flight cap.
-        return await self.db.read(lambda c: self._outcomes(c, tasks, made))
+        made = {row["id"] for row in await self.db.commit_statement(_CREATE_BATCH_PG, _batch_params(tasks))}
+        # Not made: refused by its account, or after an earlier submit of it that was. Alone, in order, each is
+        # made or refused as if the burst had come one by one, and learns why (402 or 429).
+        return [_fresh(t) if t.id in made else await self._outcome_alone(t) for t in tasks]
 
-    @staticmethod
-    async def _outcomes(c: Conn, tasks: list[NewTask], made: list[bool]) -> list[TaskRecord | Exception]:
-        return [_fresh(t) if ok else await _refusal(c, t) for t, ok in zip(tasks, made, strict=True)]
+    async def _outcome_alone(self, t: NewTask) -> TaskRecord | Exception:
+        try:
+            return await self._create_one(t)
+        except Exception as exc:  # its own answer; never a reason to run the made ones again
+            return exc
 
     async def _create_alone(self, t: NewTask, idem: Idempotency | None = None) -> tuple[TaskRecord, str | None]:
 
