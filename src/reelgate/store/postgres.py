@@ -70,11 +70,11 @@ MAX_BATCH = 128
 # the tables' current size (plan_cache_mode=force_custom_plan), and connections are renewed after this many queries
 # so no plan lives long.
 MAX_QUERIES_PER_CONNECTION = 100_000
-# Statements committed on their own (submit batches) run on a few connections of their own that keep cached plans:
+# Statements committed on their own (submit batches) run on a connection of their own that keeps cached plans:
 # planning the submit statement afresh each time measured 0.88x the submits per second. So that no plan outlives
-# the table sizes it was made for, these connections are renewed far more often than the others' (about every 10 s
+# the table sizes it was made for, this connection is renewed far more often than the others' (about every 10 s
 # under full load; a new connection costs a few milliseconds).
-STATEMENT_CONNECTIONS = 2
+STATEMENT_CONNECTIONS = 1  # one submit batch in flight at a time (store/create_batches.py)
 MAX_STATEMENTS_PER_CONNECTION = 2_000
 MAX_COMMITTERS = 2  # two transactions in flight: one flushing its WAL while the next runs its statements
 Pending = tuple[Work[Any], "asyncio.Future[Any]"]
@@ -166,7 +166,7 @@ class PostgresDatabase:
     async def commit_statement(self, sql: str, params: Params) -> list[Row]:
         """Outside a transaction block PostgreSQL commits the statement before answering: one round trip, and no
         row lock it takes waits on this process's event loop, as it would between an explicit transaction's
-        statements and its COMMIT. Runs on connections that keep cached plans (see STATEMENT_CONNECTIONS)."""
+        statements and its COMMIT. Runs on a connection of its own that keeps cached plans (STATEMENT_CONNECTIONS)."""
         if self._statements is None:
             raise StoreUnavailable("the database pool is not open")
         text, names = _compiled(self._cache, sql)
