@@ -364,15 +364,16 @@ def cpu_busy_seconds() -> float:
     return (user + nice + system + steal) / _TICK
 
 
-def pids_cpu_seconds(pids: Sequence[int]) -> float:
-    total = 0.0
+def pids_cpu_seconds(pids: Sequence[int]) -> dict[int, float]:
+    """CPU seconds (user + system) each live process of ``pids`` has used."""
+    seconds = {}
     for pid in pids:
         try:
             parts = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
             continue
-        total += (int(parts[11]) + int(parts[12])) / _TICK  # utime, stime
-    return total
+        seconds[pid] = (int(parts[11]) + int(parts[12])) / _TICK  # utime, stime
+    return seconds
 
 
 class HasPids(Protocol):
@@ -389,21 +390,25 @@ class CpuWatch:
         self.watched = list(watched)
         self._start = self._sample()
 
-    def _ours(self) -> float:
-        children = resource.getrusage(resource.RUSAGE_CHILDREN)
-        own = time.process_time()
-        servers = sum(pids_cpu_seconds(w.pids()) for w in self.watched)
-        return children.ru_utime + children.ru_stime + own + servers
+    def _watched_cpu(self) -> dict[int, float]:
+        return {pid: cpu for w in self.watched for pid, cpu in pids_cpu_seconds(w.pids()).items()}
 
-    def _sample(self) -> tuple[float, float, float]:
-        return time.monotonic(), cpu_busy_seconds(), self._ours()
+    def _sample(self) -> tuple[float, float, float, dict[int, float]]:
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        own = children.ru_utime + children.ru_stime + time.process_time()
+        return time.monotonic(), cpu_busy_seconds(), own, self._watched_cpu()
 
     def other_share(self) -> float:
-        """Share of all cores used by processes we did not start, since this watch began (0..1)."""
-        t0, busy0, ours0 = self._start
-        t1, busy1, ours1 = self._sample()
+        """Share of all cores used by processes we did not start, since this watch began (0..1).
+
+        Watched processes are counted by their own change: one that starts meanwhile (a renewed database
+        connection) counts from zero, and one that ends is not counted as having given its CPU back.
+        """
+        t0, busy0, own0, watched0 = self._start
+        t1, busy1, own1, watched1 = self._sample()
+        ours = (own1 - own0) + sum(cpu - watched0.get(pid, 0.0) for pid, cpu in watched1.items())
         capacity = (t1 - t0) * (os.cpu_count() or 1)
-        return max(0.0, min(1.0, ((busy1 - busy0) - (ours1 - ours0)) / capacity)) if capacity > 0 else 0.0
+        return max(0.0, min(1.0, ((busy1 - busy0) - ours) / capacity)) if capacity > 0 else 0.0
 
 
 def wait_for_quiet(max_wait: float, threshold: float = 0.10, window: float = 1.0) -> float:
