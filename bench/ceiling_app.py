@@ -2,14 +2,17 @@
 
 Run: ``.venv/bin/python bench/ceiling_app.py --port 8791 --workers 2`` and GET /hello. The uvicorn options below
 are a copy of the ones in src/reelgate/cli.py ``serve`` (uvloop, Reelgate's httptools protocol with its header
-and per-client limits, no access log, same limits), so the only difference from Reelgate's hot routes is the work
-the routes do. Keep them in step with ``serve``.
+and per-client limits, no access log, same limits) and it applies the same garbage-collector settings once
+started (reelgate/heap.py), so the only difference from Reelgate's hot routes is the work the routes do. Keep
+them in step with ``serve``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import uvicorn
@@ -22,13 +25,25 @@ try:  # the protocol ``reelgate serve`` runs: uvicorn's httptools protocol plus 
     from reelgate.api.server import BoundedHttpToolsProtocol as SERVE_PROTOCOL
 except ImportError:  # an older tree: plain httptools, as serve used then
     SERVE_PROTOCOL = "httptools"  # type: ignore[assignment,misc]
+try:  # the garbage-collector settings ``reelgate serve`` applies once started
+    from reelgate.heap import freeze_startup_objects
+except ImportError:  # an older tree: Python's defaults, as serve used then
+
+    def freeze_startup_objects() -> None:
+        return None
 
 
 async def hello(request: Request) -> JSONResponse:
     return JSONResponse({"object": "hello", "status": "ok", "progress": 100})
 
 
-app = Starlette(routes=[Route("/hello", hello, methods=["GET"])])
+@contextlib.asynccontextmanager
+async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    freeze_startup_objects()
+    yield
+
+
+app = Starlette(routes=[Route("/hello", hello, methods=["GET"])], lifespan=lifespan)
 
 
 def main() -> None:
