@@ -252,7 +252,8 @@ class TaskStore:
         self.db = db
         self._postgres = db.dialect == "postgresql"
         self._lock = " FOR UPDATE SKIP LOCKED" if self._postgres else ""
-        # Task reads of one loop turn share a query; on PostgreSQL, plain submits go out as one pipelined batch.
+        # Task reads of one loop turn share a query; on PostgreSQL, plain submits that arrive together are created by
+        # one statement.
         self._creates: CreateBatches[NewTask, TaskRecord] | None = None
         if self._postgres:
             self._creates = CreateBatches(self._create_batch, self._create_one)
