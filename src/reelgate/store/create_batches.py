@@ -2,7 +2,7 @@
 
 The submits that arrive until a connection is free to take them form one batch, created by one statement that
 PostgreSQL commits before answering (``TaskStore._create_batch``); the few it does not make (their account is
-short of credits or at its in-flight cap) are then run alone, in order, and learn why (402 or 429). If the
+short of credits or at its in-flight cap) are then created alone, in order, and learn why (402 or 429). If the
 statement fails as a whole (a constraint no submit should ever hit), each submit is retried alone, so one bad
 submit never fails the others.
 
@@ -28,6 +28,9 @@ MAX_BATCH = 128
 class CreateBatches(Generic[I, R]):
     """Collects creates until the batch before is done; ``create_all`` runs a batch, ``create_one`` one create.
 
+    ``create_all`` answers each item: its result, its error, or None when it did not make it; those are then
+    created alone, in the batch's order, as if they had come one by one.
+
     One batch at a time (``in_flight``): the submits of a burst update their account's row, so a second batch of
     this process would mostly wait on the first's row lock, and splitting a burst in two doubles PostgreSQL's
     fixed cost per statement (about 0.3 ms: plan, executor, commit) per submit. Measured with 2 API processes:
@@ -36,7 +39,7 @@ class CreateBatches(Generic[I, R]):
 
     def __init__(
         self,
-        create_all: Callable[[list[I]], Awaitable[list[R | Exception]]],
+        create_all: Callable[[list[I]], Awaitable[list[R | Exception | None]]],
         create_one: Callable[[I], Awaitable[R]],
         *,
         in_flight: int = 1,
@@ -58,19 +61,22 @@ class CreateBatches(Generic[I, R]):
         return await fut
 
     async def _run(self, batch: list[tuple[I, asyncio.Future[R]]]) -> None:
-        outcomes: list[R | Exception] | None
+        answers: list[R | Exception | None] | None
         # The batch stays open, gathering creates, until a slot takes it: while the slots are busy, a burst keeps
         # joining one batch instead of queueing as many small ones.
         async with self._slots:
             if self._open is batch:
                 self._open = None
             try:
-                outcomes = await self._create_all([item for item, _ in batch])
+                answers = await self._create_all([item for item, _ in batch])
             except StoreUnavailable as exc:
-                outcomes = [exc] * len(batch)
+                answers = [exc] * len(batch)
             except Exception:
-                outcomes = None
-        if outcomes is None:
+                answers = None
+            if answers is not None:  # the items it did not make: alone, in order
+                outcomes = [await self._alone(item) if answer is None else answer
+                            for (item, _), answer in zip(batch, answers, strict=True)]  # fmt: skip
+        if answers is None:  # the batch failed as a whole: nothing of it was made
             outcomes = list(await asyncio.gather(*(self._alone(item) for item, _ in batch)))
         for (_, fut), outcome in zip(batch, outcomes, strict=True):
             if fut.done():

@@ -190,24 +190,20 @@ def _create_params(t: NewTask) -> dict[str, Any]:
     }  # fmt: skip
 
 
-async def _refusal(c: Conn, t: NewTask) -> RateLimited | InsufficientQuota:
-    """Why a reservation did not happen: the in-flight cap (429) or the balance (402)."""
+async def _refuse(c: Conn, t: NewTask) -> None:
+    """Say why a reservation did not happen: the in-flight cap (429) or the balance (402)."""
     row = await c.one("SELECT available, in_flight FROM accounts WHERE id = :a", {"a": t.account_id})
     if row is not None and int(row["available"]) >= t.price:
-        return RateLimited(
+        raise RateLimited(
             f"this account already has {row['in_flight']} tasks in flight (limit {t.max_in_flight})",
             code="too_many_tasks_in_flight",
             headers={"Retry-After": "5"},
         )
-    return InsufficientQuota(
+    raise InsufficientQuota(
         f"not enough credits: this call needs {t.price / 1000:g} and the account has "
         f"{(int(row['available']) if row else 0) / 1000:g} available",
         fallback_suggestion="ask the operator to grant credits (reelgate credits grant)",
     )
-
-
-async def _refuse(c: Conn, t: NewTask) -> None:
-    raise await _refusal(c, t)
 
 
 async def _create(c: Conn, t: NewTask, postgres: bool) -> None:
@@ -272,17 +268,11 @@ class TaskStore:
             return await self._creates.create(t), None
         return await self._create_alone(t, idem)
 
-    async def _create_batch(self, tasks: list[NewTask]) -> list[TaskRecord | Exception]:
+    async def _create_batch(self, tasks: list[NewTask]) -> list[TaskRecord | Exception | None]:
         made = {row["id"] for row in await self.db.commit_statement(_CREATE_BATCH_PG, _batch_params(tasks))}
-        # Not made: refused by its account, or after an earlier submit of it that was. Alone, in order, each is
-        # made or refused as if the burst had come one by one, and learns why (402 or 429).
-        return [_fresh(t) if t.id in made else await self._outcome_alone(t) for t in tasks]
-
-    async def _outcome_alone(self, t: NewTask) -> TaskRecord | Exception:
-        try:
-            return await self._create_one(t)
-        except Exception as exc:  # its own answer; never a reason to run the made ones again
-            return exc
+        # Not made (None): refused by its account, or after an earlier submit of it that was. CreateBatches runs
+        # those alone, in order: each is made or refused as if the burst had come one by one (402 or 429).
+        return [_fresh(t) if t.id in made else None for t in tasks]
 
     async def _create_alone(self, t: NewTask, idem: Idempotency | None = None) -> tuple[TaskRecord, str | None]:
 
