@@ -5,9 +5,12 @@ from __future__ import annotations
 import ssl
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
+
+import orjson
 
 
 @dataclass(frozen=True)
@@ -72,13 +75,27 @@ class Receiver:
         return f"{self.scheme}://{host}:{self._server.server_address[1]}{path}"
 
     def wait_for(self, count: int, timeout: float = 20) -> list[Received]:
+        """Wait for ``count`` requests, repeats included (a delivery may be sent again after a crash)."""
+        return self._wait(lambda got: len(got) >= count, f"{count} callbacks", timeout)
+
+    def wait_for_tasks(self, task_ids: Iterable[str], timeout: float = 20) -> list[Received]:
+        """Wait until every task in ``task_ids`` has been called back at least once."""
+        wanted = set(task_ids)
+
+        def covered(got: list[Received]) -> bool:
+            return wanted <= {orjson.loads(r.body).get("id") for r in got}
+
+        return self._wait(covered, f"callbacks for {len(wanted)} tasks", timeout)
+
+    def _wait(self, done: Callable[[list[Received]], bool], what: str, timeout: float) -> list[Received]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self._lock:
-                if len(self.received) >= count:
-                    return list(self.received)
-            time.sleep(0.01)
-        raise AssertionError(f"expected {count} callbacks, got {len(self.received)}")
+                got = list(self.received)
+            if done(got):
+                return got
+            time.sleep(0.05)
+        raise AssertionError(f"expected {what}, got {len(self.received)} requests")
 
     def __enter__(self) -> Receiver:
         self._thread.start()
