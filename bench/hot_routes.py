@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         rows += measure_workers(workers, args)
     print()
     print(f"hot routes: wrk -t{args.threads} -c{args.connections}, median of {args.rounds} x {args.duration:g} s, "
-          f"{info['cpus']} CPUs, load tool {info['load_tool']}")  # fmt: skip
+          f"{info['cpus']} CPUs, load tool {info['load_tool']}, CPU calibration {info['cpu_calibration_ms']} ms")  # fmt: skip
     print(render(rows))
     passed = all(r.passed for r in rows if r.passed is not None)
     return report_verdict("hot_routes", info, args, passed, [asdict(r) for r in rows])

@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     headers = ["benchmark", "case", "figures", "judged by", "target", "result", "other CPU"]
     elapsed = time.monotonic() - started
     print(f"\n=== summary ({elapsed:.0f} s, {info['cpus']} CPUs, load tool {info['load_tool']}, "
-          f"commit {info['commit']})")  # fmt: skip
+          f"commit {info['commit']}, CPU calibration {info['cpu_calibration_ms']} ms)")  # fmt: skip
     print(table(headers, rows))
     if args.markdown:
         print("\n" + markdown_table(headers, rows))
