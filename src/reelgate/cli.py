@@ -1,4 +1,8 @@
-"""The command line: ``reelgate serve | worker | dispatcher | migrate | keys | credits | webhooks | accounts``."""
+"""The command line: ``reelgate serve | worker | dispatcher | migrate | keys | credits | webhooks | accounts``.
+
+The server stack (uvicorn, the runtime, the media libraries, Alembic) is imported by the commands that run it,
+not at start-up: ``reelgate task get`` or ``reelgate --help`` should not pay a second for libraries they never use.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +13,11 @@ import signal
 from typing import Annotated
 
 import typer
-import uvicorn
-import uvloop
 
-from reelgate.api.server import BoundedHttpToolsProtocol
 from reelgate.cli_admin import admin_apps
 from reelgate.cli_common import migrate_db, settings
 from reelgate.cli_user import user_apps
 from reelgate.config import ConfigError, Settings
-from reelgate.demo import demo_command
-from reelgate.heap import freeze_startup_objects
-from reelgate.runtime import build_runtime, check_providers
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="Reelgate: a self-hosted EvoLink-compatible gateway."
@@ -28,8 +26,17 @@ for name, sub in admin_apps().items():
     app.add_typer(sub, name=name)
 for name, sub in user_apps().items():
     app.add_typer(sub, name=name)
-app.command("demo")(demo_command)
 log = logging.getLogger("reelgate")
+
+
+@app.command()
+def demo(
+    keep: Annotated[bool, typer.Option("--keep", help="Keep the demo's data directory afterwards.")] = False,
+) -> None:
+    """Try Reelgate with no setup and no network: start a server, create an element, show it, stop."""
+    from reelgate.demo import run_demo
+
+    run_demo(keep=keep)
 
 
 def _warn_private(s: Settings) -> None:
@@ -56,6 +63,10 @@ def serve(
     no_tasks: Annotated[bool, typer.Option("--no-tasks", help="Serve the API only; run no workers.")] = False,
 ) -> None:
     """Run the API, the task workers and the callback dispatcher."""
+    import uvicorn
+
+    from reelgate.api.server import BoundedHttpToolsProtocol
+
     s = settings()
     _prepared(s)
     if not s.public_base_url:
@@ -71,6 +82,8 @@ def serve(
 
 def _prepared(s: Settings) -> None:
     """Warn about the dev switch, migrate, and fail fast (exit 2) on a bad provider configuration."""
+    from reelgate.runtime import check_providers
+
     _warn_private(s)
     migrate_db(s)
     try:
@@ -82,6 +95,10 @@ def _prepared(s: Settings) -> None:
 
 def _run_background(s: Settings, *, tasks: bool, dispatch: bool) -> None:
     """Run workers and/or a dispatcher until SIGINT or SIGTERM; running tasks are left to expire their leases."""
+    import uvloop
+
+    from reelgate.heap import freeze_startup_objects
+    from reelgate.runtime import build_runtime
 
     async def runner() -> None:
         stop = asyncio.Event()

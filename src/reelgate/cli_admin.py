@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -13,7 +13,9 @@ from reelgate.auth import hash_key, key_prefix, new_api_key
 from reelgate.callbacks import new_secret
 from reelgate.cli_common import account_id, credits_to_milli, with_store
 from reelgate.domain import format_credits
-from reelgate.store.sql import Store
+
+if TYPE_CHECKING:
+    from reelgate.store.sql import Store
 
 Account = Annotated[str, typer.Option("--account", help="Account name.")]
 

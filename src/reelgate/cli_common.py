@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 
 from reelgate.config import ConfigError, Settings
 from reelgate.logs import configure
 from reelgate.sealing import load_box
-from reelgate.store.migrate import upgrade
-from reelgate.store.sql import Store
+
+if TYPE_CHECKING:
+    from reelgate.store.sql import Store
 
 T = TypeVar("T")
 
@@ -28,6 +29,8 @@ def settings() -> Settings:
 
 
 def migrate_db(s: Settings) -> None:
+    from reelgate.store.migrate import upgrade  # Alembic and SQLAlchemy: only for commands that use the database
+
     s.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(s.resolved_database_url)
 
@@ -36,6 +39,8 @@ def with_store(work: Callable[[Store], Awaitable[T]]) -> T:
     """Run one async piece of work against the configured database (migrated first)."""
     s = settings()
     migrate_db(s)
+
+    from reelgate.store.sql import Store
 
     async def main() -> T:
         store = await Store.open(s.resolved_database_url, pool_size=2, box=load_box(s))

@@ -17,7 +17,6 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
 
 import typer
 import uvicorn
@@ -41,13 +40,6 @@ WIDTH, HEIGHT = 768, 1024
 DEMO_CREDITS = 10
 START_TIMEOUT = 20.0
 SKIN, HAIR, SHIRT, TROUSERS, SHOE = (240, 200, 170), (90, 55, 30), (200, 50, 50), (40, 60, 130), (40, 30, 30)
-
-
-def demo_command(
-    keep: Annotated[bool, typer.Option("--keep", help="Keep the demo's data directory afterwards.")] = False,
-) -> None:
-    """Try Reelgate with no setup and no network: start a server, create an element, show it, stop."""
-    run_demo(keep=keep)
 
 
 def run_demo(*, keep: bool = False) -> None:
