@@ -13,6 +13,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+from reelgate.store.background import Background
 from reelgate.store.db import Database, Row
 
 
@@ -25,7 +26,7 @@ class CoalescedReads:
         self._bind = bind  # the keys as the engine takes them for ``:ids`` (an array, or a JSON array)
         self._build = build
         self._pending: dict[str, list[asyncio.Future[object]]] = {}
-        self._running: set[asyncio.Task[None]] = set()  # the loop keeps only weak references to tasks
+        self._background = Background()
 
     async def get(self, key: str) -> object:
         fut: asyncio.Future[object] = asyncio.get_running_loop().create_future()
@@ -37,9 +38,7 @@ class CoalescedReads:
 
     def _flush(self) -> None:
         batch, self._pending = self._pending, {}
-        task = asyncio.ensure_future(self._fetch(batch))
-        self._running.add(task)
-        task.add_done_callback(self._running.discard)
+        self._background.start(self._fetch(batch))
 
     async def _fetch(self, batch: dict[str, list[asyncio.Future[object]]]) -> None:
         try:

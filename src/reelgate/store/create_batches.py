@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
 from reelgate.errors import StoreUnavailable
+from reelgate.store.background import Background
 
 I = TypeVar("I")  # noqa: E741 - one item to create
 R = TypeVar("R")  # what its creator gets back (or, from create_all, the error to raise in its request)
@@ -48,15 +49,13 @@ class CreateBatches(Generic[I, R]):
         self._create_one = create_one
         self._slots = asyncio.Semaphore(in_flight)
         self._open: list[tuple[I, asyncio.Future[R]]] | None = None  # the batch no slot has taken yet
-        self._running: set[asyncio.Task[None]] = set()  # the loop keeps only weak references to tasks
+        self._background = Background()
 
     async def create(self, item: I) -> R:
         fut: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         if self._open is None or len(self._open) >= MAX_BATCH:
             self._open = []
-            task = asyncio.create_task(self._run(self._open))
-            self._running.add(task)
-            task.add_done_callback(self._running.discard)
+            self._background.start(self._run(self._open))
         self._open.append((item, fut))
         return await fut
 

@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 
 from reelgate.errors import StoreUnavailable
+from reelgate.store.background import Background
 from reelgate.store.db import Params, Row, T, Work
 
 _NAMED = re.compile(r"(?<![:\w]):([a-zA-Z_]\w*)")
@@ -122,7 +123,7 @@ class PostgresDatabase:
         self._cache: dict[str, tuple[str, list[str]]] = {}
         self._queue: list[Pending] = []
         self._committers = 0
-        self._running: set[asyncio.Task[None]] = set()
+        self._background = Background()
 
     async def open(self) -> None:
         if self._pool is not None:
@@ -157,9 +158,7 @@ class PostgresDatabase:
         self._queue.append((work, done))
         if self._committers < MAX_COMMITTERS:
             self._committers += 1
-            task = asyncio.create_task(self._drain())
-            self._running.add(task)  # the loop keeps only weak references to tasks
-            task.add_done_callback(self._running.discard)
+            self._background.start(self._drain())
         result: T = await done
         return result
 

@@ -143,17 +143,18 @@ _CREATE_PG = (
 # of all reserve entries. A submit is made if it and every earlier submit of its account in the burst fit the
 # account's balance and in-flight cap, the same answer as reserving them one after another, up to the first that
 # does not fit; the caller runs the rest alone. The account rows are locked first, so their values are current.
+# Each column is the array of one parameter of _create_params, under that parameter's name.
 _BATCH_COLUMNS = (
-    ("ids", "TEXT"), ("accts", "BIGINT"), ("keys", "BIGINT"), ("models", "TEXT"), ("providers", "TEXT"),
-    ("createds", "BIGINT"), ("nows", "DOUBLE PRECISION"), ("deadlines", "DOUBLE PRECISION"), ("params", "TEXT"),
-    ("cbs", "TEXT"), ("prices", "BIGINT"), ("groups", "TEXT"), ("rules", "TEXT"), ("etas", "INTEGER"),
-    ("caps", "BIGINT"),
+    ("id", "TEXT"), ("a", "BIGINT"), ("k", "BIGINT"), ("model", "TEXT"), ("provider", "TEXT"), ("created", "BIGINT"),
+    ("now", "DOUBLE PRECISION"), ("deadline", "DOUBLE PRECISION"), ("params", "TEXT"), ("cb", "TEXT"),
+    ("p", "BIGINT"), ("grp", "TEXT"), ("rule", "TEXT"), ("eta", "INTEGER"), ("cap", "BIGINT"),
 )  # fmt: skip
 _CREATE_BATCH_PG = (
     "WITH req AS (SELECT * FROM unnest("
     + ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _BATCH_COLUMNS)
-    + ") WITH ORDINALITY AS r(id, a, k, model, provider, created, now, deadline, params, cb, p, grp, rule, eta, cap, "
-    "ord)), "
+    + ") WITH ORDINALITY AS r("
+    + ", ".join(name for name, _ in _BATCH_COLUMNS)
+    + ", ord)), "
     "acct AS (SELECT id, available, in_flight FROM accounts WHERE id IN (SELECT a FROM req) FOR NO KEY UPDATE), "
     "cum AS (SELECT req.*, SUM(p) OVER w AS cum_p, ROW_NUMBER() OVER w AS n FROM req "
     "WINDOW w AS (PARTITION BY a ORDER BY ord)), "
@@ -169,18 +170,6 @@ _CREATE_BATCH_PG = (
 )
 
 
-def _batch_params(tasks: list[NewTask]) -> dict[str, Any]:
-    return {
-        "ids": [t.id for t in tasks], "accts": [t.account_id for t in tasks], "keys": [t.api_key_id for t in tasks],
-        "models": [t.model for t in tasks], "providers": [t.provider for t in tasks],
-        "createds": [t.created for t in tasks], "nows": [t.now for t in tasks],
-        "deadlines": [t.deadline for t in tasks], "params": [orjson.dumps(t.params).decode() for t in tasks],
-        "cbs": [t.callback_url for t in tasks], "prices": [t.price for t in tasks],
-        "groups": [t.user_group for t in tasks], "rules": [t.billing_rule for t in tasks],
-        "etas": [t.estimated_time for t in tasks], "caps": [t.max_in_flight for t in tasks],
-    }  # fmt: skip
-
-
 def _create_params(t: NewTask) -> dict[str, Any]:
     return {
         "id": t.id, "a": t.account_id, "k": t.api_key_id, "model": t.model, "provider": t.provider,
@@ -188,6 +177,11 @@ def _create_params(t: NewTask) -> dict[str, Any]:
         "cb": t.callback_url, "p": t.price, "grp": t.user_group, "rule": t.billing_rule, "eta": t.estimated_time,
         "cap": t.max_in_flight,
     }  # fmt: skip
+
+
+def _batch_params(tasks: list[NewTask]) -> dict[str, list[Any]]:
+    rows = [_create_params(t) for t in tasks]
+    return {name: [row[name] for row in rows] for name, _ in _BATCH_COLUMNS}
 
 
 async def _refuse(c: Conn, t: NewTask) -> None:
