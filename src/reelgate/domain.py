@@ -17,7 +17,9 @@ TERMINAL_STATUSES: Final = (COMPLETED, FAILED)
 STATUSES: Final = (PENDING, PROCESSING, COMPLETED, FAILED)
 
 TASK_ID_PREFIX: Final = "task-unified-"
-_ALPHABET: Final = string.ascii_lowercase + string.digits
+_ALPHABET: Final = string.digits + string.ascii_lowercase  # in ASCII order, so ids sort by time
+_SUBSECOND_SLOTS: Final = 36**2
+_RANDOM_SPACE: Final = 36**6
 _TASK_ID_RE: Final = re.compile(r"task-unified-\d{1,12}-[a-z0-9]{8}")
 MAX_LOCAL_ELEMENT_ID: Final = 2**53 - 1
 
@@ -40,14 +42,22 @@ TASK_ERROR_CODES: Final = frozenset(
 )
 
 
-def new_task_id(now: int) -> str:
-    """``task-unified-<unix seconds>-<8 chars>`` with 41 bits of cryptographic randomness."""
-    value = secrets.randbelow(36**8)  # one draw of 41 random bits instead of eight
+def new_task_id(now: float) -> str:
+    """``task-unified-<unix seconds>-<8 chars>``: 2 chars of the time within the second, then 6 random ones.
+
+    Random suffixes alone put each new id at a random place in the primary-key index, so a group commit of 50
+    submits dirtied about 50 index pages (most of the bytes it wrote and synced); ids that follow arrival order
+    land on the same page or two. The 6 chars are 31 bits of cryptographic randomness, drawn anew for every id
+    (plus the ~10 bits of when in its second the task came, to whoever does not know that).
+    """
+    seconds = int(now)
+    slot = min(int((now - seconds) * _SUBSECOND_SLOTS), _SUBSECOND_SLOTS - 1)
+    value = slot * _RANDOM_SPACE + secrets.randbelow(_RANDOM_SPACE)
     suffix = ""
     for _ in range(8):
         value, digit = divmod(value, 36)
-        suffix += _ALPHABET[digit]
-    return f"{TASK_ID_PREFIX}{now}-{suffix}"
+        suffix = _ALPHABET[digit] + suffix
+    return f"{TASK_ID_PREFIX}{seconds}-{suffix}"
 
 
 def is_task_id(value: str) -> bool:

@@ -149,7 +149,7 @@ class TaskService:
         params = await self._prepare_params(spec, sub.body.get("model_params"))
         now = time.time()
         task = NewTask(
-            id=new_task_id(int(now)), account_id=sub.owner.account_id, api_key_id=sub.owner.key_id, model=spec.name,
+            id=new_task_id(now), account_id=sub.owner.account_id, api_key_id=sub.owner.key_id, model=spec.name,
             provider=self.provider_for(spec), created=int(now), now=now, deadline=now + self.settings.task_deadline,
             params=params, callback_url=callback_url, price=price, user_group=sub.owner.user_group,
             billing_rule=spec.billing_rule, estimated_time=await self.estimated_time(spec.name),

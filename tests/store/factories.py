@@ -22,7 +22,7 @@ def new_task(account_id: int, *, price: int = 1000, callback: str | None = None,
              deadline: float = 600.0, **params: Any) -> NewTask:  # fmt: skip
     now = time.time()
     return NewTask(
-        id=new_task_id(int(now)), account_id=account_id, api_key_id=1, model="kling-custom-element",
+        id=new_task_id(now), account_id=account_id, api_key_id=1, model="kling-custom-element",
         provider="local", created=int(now), now=now, deadline=now + deadline, params=params or {"p": 1},
         callback_url=callback, price=price, user_group="default", billing_rule="per_call", estimated_time=30,
         max_in_flight=cap,
