@@ -140,7 +140,9 @@ def measure_workers(workers: int, args: argparse.Namespace) -> list[Row]:
     with contextlib.ExitStack() as stack:
         targets = _targets(stack, workers, args)
         for round_no in range(args.rounds):
-            for t in targets:
+            # Each round starts one target later, so no target always runs first (or right after the ceiling).
+            shift = round_no % len(targets)
+            for t in targets[shift:] + targets[:shift]:
                 t.runs.append(_run(t, args))
                 print(f"  round {round_no + 1}: {t.config:<12} {t.route:<28} {t.runs[-1].rps:>9,.0f} req/s "
                       f"p99 {t.runs[-1].p99_ms:.1f} ms (other CPU {t.runs[-1].other_cpu:.0%})", flush=True)  # fmt: skip

@@ -4,13 +4,14 @@ Two ``reelgate serve`` processes side by side (each one process: API, workers, d
 database. Completed tasks are inserted straight into their ``tasks`` tables (the row shape of migration 0001):
 100 into the first, 100,000 into the second. RSS (VmRSS) of each is read idle, before and after the insert, and
 after the load. Then GET /v1/tasks/{id} on random ids among each server's tasks (wrk -t2 -c64, a Lua script
-picking the id), alternating between the two servers for --rounds rounds; medians are shown.
+picking the id), alternating between the two servers for --rounds rounds in ABBA order (the first server of a
+round alternates); medians are shown.
 
 Judged by: req/s with 100,000 tasks / req/s with 100 tasks, which should be about 1 (>= 0.9 passes), and RSS not
 growing with the number of stored tasks. On SQLite it also times the route's primary-key read in this process
 (CPU microseconds per read, random ids, no HTTP): the part of the difference that does not depend on neighbours.
 
-    .venv/bin/python bench/memory.py --duration 10
+    .venv/bin/python bench/memory.py --duration 5 --rounds 6
 """
 
 from __future__ import annotations
@@ -171,9 +172,11 @@ def measure(kind: str, total: int, args: argparse.Namespace) -> dict[str, Any]:
         time.sleep(2)
         rss_lots_idle = rss(lots)
         runs: dict[str, list[Load]] = {"few": [], "lots": []}
-        for _ in range(args.rounds):
-            runs["few"].append(get_load(few, few_ids, args))
-            runs["lots"].append(get_load(lots, lots_ids, args))
+        servers = {"few": (few, few_ids), "lots": (lots, lots_ids)}
+        for round_no in range(args.rounds):
+            # ABBA order: a neighbour's burst or a drift over the run weighs on both sides alike.
+            for name in ("few", "lots") if round_no % 2 == 0 else ("lots", "few"):
+                runs[name].append(get_load(*servers[name], args))
         rss_few_after, rss_lots_after = rss(few), rss(lots)
         read_few, read_lots = read_cost_us(few, db_few, few_ids), read_cost_us(lots, db_lots, lots_ids)
     get_few, get_lots = _median_load(runs["few"]), _median_load(runs["lots"])
@@ -203,9 +206,9 @@ def render(rows: list[dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--duration", type=float, default=10, help="seconds per measured GET run (default 10)")
+    parser.add_argument("--duration", type=float, default=5, help="seconds per measured GET run (default 5)")
     parser.add_argument("--warmup", type=float, default=2)
-    parser.add_argument("--rounds", type=int, default=3, help="alternating GET runs per server; medians shown")
+    parser.add_argument("--rounds", type=int, default=6, help="GET runs per server, in ABBA order; medians shown")
     parser.add_argument("--tasks", type=int, default=100_000, help="stored tasks in the second phase")
     parser.add_argument("--databases", default="sqlite", help="comma list: sqlite,postgres (default sqlite)")
     parser.add_argument("--quiet-wait", type=float, default=30)
