@@ -68,6 +68,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchkit import machine, report_verdict  # noqa: E402
 from tests.fakes.kling_server import ELEMENTS_PATH, FakeKling, FakeTask  # noqa: E402
 
 from reelgate.auth import hash_key, key_prefix, new_api_key  # noqa: E402
@@ -484,6 +485,19 @@ def _log_summary(log: Path) -> tuple[dict[str, int], list[str]]:
     return dict(counts), problems
 
 
+def figures(run: Run) -> dict[str, Any]:
+    """What run_all's summary and ``--json-out`` carry: the judged figures and the verdict."""
+    a = run.analysis
+    rss = run.sampler.rss if run.sampler else []
+    window = run.end - run.t0
+    return {"tasks": run.tasks, "window_s": round(window, 1), "polls": a.polls,
+            "polls_per_s": round(a.polls / window, 1) if window > 0 else 0.0, "max_rss_mb": round(max(rss, default=0.0), 1),
+            "gap_p50": round(pct(a.ratios, 0.5), 3), "gap_p99": round(pct(a.ratios, 0.99), 3),
+            "gap_max": round(max(a.ratios, default=0.0), 3), "late": a.late + a.overdue_at_end,
+            "full_pass_s": round(a.full_pass, 1), "never_polled": a.never_polled,
+            "passed": max(rss, default=0.0) < RSS_LIMIT_MB and a.late + a.overdue_at_end == 0}  # fmt: skip
+
+
 def report(run: Run) -> bool:
     a, args, b = run.analysis, run.args, run.backoff
     window = run.end - run.t0
@@ -558,13 +572,14 @@ def main() -> int:
     parser.add_argument("--max-age", type=float, default=600.0, help="task ages are uniform in [0, max-age) s")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--profile", default="", help="run the worker under cProfile, writing the stats here")
+    parser.add_argument("--json-out", default=None, help="also write the judged figures here (run_all reads them)")
     args = parser.parse_args()
     if not 1 <= args.tasks <= 50_000 or not 5 <= args.duration <= 240:
         parser.error("--tasks must be 1-50000 and --duration 5-240 s (the whole run stays under 5 minutes)")
     fake = IndexedFake(access_keys={AK: SK}, polls_per_step=None, seconds_per_step=None)  # tasks never move on
     with tempfile.TemporaryDirectory(prefix="reelgate-polling-") as tmp, fake:
         run = measure(args, fake, Path(tmp))
-        return 0 if report(run) else 1
+        return report_verdict("polling_scale", machine(), args, report(run), [figures(run)])
 
 
 if __name__ == "__main__":
