@@ -345,6 +345,27 @@ def reelgate(db: Db, *, workers: int = 1, no_tasks: bool = False, **extra_env: s
             raise
         finally:
             proc.stop()
+            keep_problem_log(data_dir / "server.log")
+
+
+_PROBLEM = re.compile(r'"level": ?"(warning|error|critical)"')
+
+
+def keep_problem_log(log: Path) -> Path | None:
+    """Copy a server log that has warnings or errors to bench/results/server-logs/ (the temp dir goes away), so a
+    non-2xx answer or an error during a run can be traced; the dev-switch warning every bench server logs aside."""
+    if not log.exists():
+        return None
+    problems = [line for line in log.read_text(errors="replace").splitlines()
+                if _PROBLEM.search(line) and "PRIVATE_NETWORKS" not in line]  # fmt: skip
+    if not problems:
+        return None
+    kept = RESULTS / "server-logs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}.log"
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(log, kept)
+    print(f"server log with {len(problems)} warnings/errors kept in {kept}; first: {problems[0][:300]}",
+          file=sys.stderr)  # fmt: skip
+    return kept
 
 
 @contextlib.contextmanager
