@@ -351,13 +351,17 @@ def reelgate(db: Db, *, workers: int = 1, no_tasks: bool = False, **extra_env: s
 _PROBLEM = re.compile(r'"level": ?"(warning|error|critical)"')
 
 
+def is_problem_line(line: str) -> bool:
+    """A warning or error in a JSON server log, other than the development switch's own warning."""
+    return _PROBLEM.search(line) is not None and "PRIVATE_NETWORKS" not in line
+
+
 def keep_problem_log(log: Path) -> Path | None:
     """Copy a server log that has warnings or errors to bench/results/server-logs/ (the temp dir goes away), so a
     non-2xx answer or an error during a run can be traced; the dev-switch warning every bench server logs aside."""
     if not log.exists():
         return None
-    problems = [line for line in log.read_text(errors="replace").splitlines()
-                if _PROBLEM.search(line) and "PRIVATE_NETWORKS" not in line]  # fmt: skip
+    problems = [line for line in log.read_text(errors="replace").splitlines() if is_problem_line(line)]
     if not problems:
         return None
     kept = RESULTS / "server-logs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}.log"

@@ -68,7 +68,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchkit import machine, report_verdict  # noqa: E402
+from benchkit import is_problem_line, machine, report_verdict  # noqa: E402
 from tests.fakes.kling_server import ELEMENTS_PATH, FakeKling, FakeTask  # noqa: E402
 
 from reelgate.auth import hash_key, key_prefix, new_api_key  # noqa: E402
@@ -480,7 +480,7 @@ def _log_summary(log: Path) -> tuple[dict[str, int], list[str]]:
             continue
         level = str(entry.get("level", "?"))
         counts[f"{entry.get('logger', '?')}/{level}"] += 1
-        if level in ("warning", "error", "critical") and "PRIVATE_NETWORKS" not in line and len(problems) < 5:
+        if is_problem_line(line) and len(problems) < 5:
             problems.append(line[:400])
     return dict(counts), problems
 
@@ -505,8 +505,8 @@ def report(run: Run) -> bool:
     max_rss = max(rss, default=0.0)
     cpu, loop_on, loop_waiting = run.sampler.shares(run.t0, run.end) if run.sampler else (0.0, 0.0, 0.0)
     rate = a.polls / window if window > 0 else 0.0
-    late_total = a.late + a.overdue_at_end
-    passed = max_rss < RSS_LIMIT_MB and late_total == 0
+    judged = figures(run)  # the verdict, as run_all reads it
+    late_total, passed = judged["late"], judged["passed"]
     peer = run.tasks / PEER_POLLS_PER_S
     here = max(a.full_pass, a.cycle_max)  # a pass = the longest any task waited between polls in this run
     passed_once = (
