@@ -31,6 +31,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 RESULTS = BENCH / "results"
+# bench/ceiling_app.py's bare endpoint, at a path Reelgate's application takes the short way to, as its task query
+CEILING_PATH = "/v1/tasks/hello"
 PG_ADMIN_URL = os.environ.get("REELGATE_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 SEED_BODY: dict[str, Any] = {
     "model": "kling-custom-element",
@@ -379,13 +381,13 @@ def ceiling_server(workers: int) -> Iterator[tuple[str, Process]]:
         argv = [sys.executable, str(BENCH / "ceiling_app.py"), "--workers", str(workers), "--port", "{port}"]
 
         def ours(port: int) -> bool:
-            answer: dict[str, Any] = httpx.get(f"http://127.0.0.1:{port}/hello", timeout=5).json()
+            answer: dict[str, Any] = httpx.get(f"http://127.0.0.1:{port}{CEILING_PATH}", timeout=5).json()
             return answer.get("object") == "hello"
 
-        proc = _start(argv, dict(os.environ), Path(tmp) / "ceiling.log", "http://127.0.0.1:{port}/hello", ours,
+        proc = _start(argv, dict(os.environ), Path(tmp) / "ceiling.log", "http://127.0.0.1:{port}" + CEILING_PATH, ours,
                       workers)  # fmt: skip
         try:
-            yield f"http://127.0.0.1:{proc.port}/hello", proc
+            yield f"http://127.0.0.1:{proc.port}{CEILING_PATH}", proc
         finally:
             proc.stop()
 

@@ -1,10 +1,11 @@
-"""The ceiling: a bare Starlette app answering a small JSON object, served exactly like ``reelgate serve``.
+"""The ceiling: a bare endpoint answering a small JSON object, served exactly like ``reelgate serve``.
 
-Run: ``.venv/bin/python bench/ceiling_app.py --port 8791 --workers 2`` and GET /hello. The uvicorn options below
-are a copy of the ones in src/reelgate/cli.py ``serve`` (uvloop, Reelgate's httptools protocol with its header
-and per-client limits, no access log, same limits) and it applies the same garbage-collector settings once
-started (reelgate/heap.py), so the only difference from Reelgate's hot routes is the work the routes do. Keep
-them in step with ``serve``.
+Run: ``.venv/bin/python bench/ceiling_app.py --port 8791 --workers 2`` and GET /v1/tasks/hello. The uvicorn options
+below are a copy of the ones in src/reelgate/cli.py ``serve`` (uvloop, Reelgate's httptools protocol with its
+header and per-client limits, no access log, same limits); it applies the same garbage-collector settings once
+started (reelgate/heap.py); and the endpoint is reached the way Reelgate's task query is (reelgate/api/hot_path.py:
+straight from the application to the endpoint, past Starlette's middleware and router). So the only difference
+from Reelgate's hot routes is the work the routes do. Keep them in step with ``serve``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ try:  # the protocol ``reelgate serve`` runs: uvicorn's httptools protocol plus 
     from reelgate.api.server import BoundedHttpToolsProtocol as SERVE_PROTOCOL
 except ImportError:  # an older tree: plain httptools, as serve used then
     SERVE_PROTOCOL = "httptools"  # type: ignore[assignment,misc]
+try:  # the way ``reelgate serve`` reaches its hot routes
+    from reelgate.api.hot_path import HotPathApp
+except ImportError:  # an older tree: through Starlette's router, as serve did then
+    HotPathApp = None  # type: ignore[assignment,misc]
 try:  # the garbage-collector settings ``reelgate serve`` applies once started
     from reelgate.heap import freeze_startup_objects
 except ImportError:  # an older tree: Python's defaults, as serve used then
@@ -43,7 +48,12 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     yield
 
 
-app = Starlette(routes=[Route("/hello", hello, methods=["GET"])], lifespan=lifespan)
+def make_app() -> Starlette:
+    routes = [Route("/v1/tasks/{task_id}", hello, methods=["GET"])]
+    if HotPathApp is None:
+        return Starlette(routes=routes, lifespan=lifespan)
+    return HotPathApp(submit=hello, get_task=hello, routes=routes, lifespan=lifespan)
+
 
 
 def main() -> None:
@@ -52,9 +62,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8791)
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
-    sys.path.insert(0, str(Path(__file__).resolve().parent))  # worker processes import "ceiling_app:app"
+    sys.path.insert(0, str(Path(__file__).resolve().parent))  # worker processes import "ceiling_app:make_app"
     uvicorn.run(
-        "ceiling_app:app", host=args.host, port=args.port, workers=args.workers if args.workers > 1 else None,
+        "ceiling_app:make_app", factory=True, host=args.host, port=args.port, workers=args.workers if args.workers > 1 else None,
         loop="uvloop", http=SERVE_PROTOCOL, access_log=False, log_config=None, timeout_keep_alive=30,
         timeout_graceful_shutdown=10, backlog=2048, limit_concurrency=4096, log_level="warning",
     )  # fmt: skip

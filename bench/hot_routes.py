@@ -1,7 +1,8 @@
 """The two hot routes against the ceiling of the same server stack, measured in one run.
 
-For each worker count (API processes) it starts the ceiling, a bare Starlette JSON endpoint served by the same
-uvicorn configuration (bench/ceiling_app.py), and, on each database, ``reelgate serve --no-tasks``; it measures:
+For each worker count (API processes) it starts the ceiling, a bare JSON endpoint served by the same uvicorn
+configuration and reached the same way as the task query (bench/ceiling_app.py), and, on each database,
+``reelgate serve --no-tasks``; it measures:
 
 - ``GET /v1/tasks/{id}`` for a real task (key check + one task read); target >= 50% of the ceiling, p99 < 25 ms;
 - ``POST /v1/videos/generations`` with the seed example body (https://example.com URLs, never fetched because
@@ -30,6 +31,7 @@ from typing import Any
 
 import httpx
 from benchkit import (
+    CEILING_PATH,
     SEED_BODY,
     HasPids,
     Load,
@@ -116,8 +118,8 @@ def _median_load(runs: list[Load]) -> Load:
 
 def _targets(stack: contextlib.ExitStack, workers: int, args: argparse.Namespace) -> list[Target]:
     url, proc = stack.enter_context(ceiling_server(workers))
-    targets = [Target(f"ceiling x{workers}", "GET /hello (bare Starlette)", url, [proc], {},
-                      f".venv/bin/python bench/ceiling_app.py --workers {workers}; wrk -t2 -c64 .../hello")]  # fmt: skip
+    targets = [Target(f"ceiling x{workers}", f"GET {CEILING_PATH} (bare endpoint)", url, [proc], {},
+                      f".venv/bin/python bench/ceiling_app.py --workers {workers}; wrk -t2 -c64 ...{CEILING_PATH}")]  # fmt: skip
     body = json.dumps(SEED_BODY).encode()
     for kind in args.databases.split(","):
         db = stack.enter_context(database(kind))

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from starlette.applications import Starlette
 
 from fakes import mediagen
 from reelgate.auth import hash_key, key_prefix, new_api_key
@@ -25,6 +26,7 @@ from reelgate.runtime import Runtime, build_app
 class Api:
     client: httpx.AsyncClient
     rt: Runtime
+    app: Starlette
 
     async def key(self, account: str = "acme", credits: int = 5, group: str | None = None) -> str:
         accounts = self.rt.store.accounts
@@ -82,7 +84,7 @@ async def open_api(settings: Settings, resolver: Resolver | None = None) -> Asyn
         await start()
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:
-            yield Api(client, rt)
+            yield Api(client, rt, app)
     finally:
         for stop in ctx.on_shutdown:
             await stop()

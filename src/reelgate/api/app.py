@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from reelgate.api import elements, kling_hook, system, tasks
 from reelgate.api.context import ApiContext
+from reelgate.api.hot_path import SUBMIT_PATH, TASK_PREFIX, HotPathApp
 from reelgate.api.http import error_response
 from reelgate.errors import ApiError, InvalidRequest, NotFound
 from reelgate.heap import freeze_startup_objects
@@ -42,8 +43,12 @@ def create_app(ctx: ApiContext) -> Starlette:
             for stop in ctx.on_shutdown:
                 await stop()
 
-    app = Starlette(
-        routes=[*tasks.routes(ctx), *elements.routes(ctx), *system.routes(ctx), *kling_hook.routes(ctx)],
+    task_routes = tasks.routes(ctx)
+    endpoints = {(route.path, method): route.endpoint for route in task_routes for method in route.methods or ()}
+    app = HotPathApp(
+        submit=endpoints[SUBMIT_PATH, "POST"],
+        get_task=endpoints[TASK_PREFIX + "{task_id}", "GET"],
+        routes=[*task_routes, *elements.routes(ctx), *system.routes(ctx), *kling_hook.routes(ctx)],
         exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,
     )

@@ -9,6 +9,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from reelgate.api.context import ApiContext
+from reelgate.api.hot_path import SUBMIT_PATH, TASK_PREFIX
 from reelgate.api.http import JSON, guarded, query_int, read_json_object
 from reelgate.domain import STATUSES
 from reelgate.errors import InvalidRequest, ServiceUnavailable
@@ -77,9 +78,9 @@ def routes(ctx: ApiContext) -> list[Route]:
         return JSON(await service.callbacks(request.path_params["task_id"], owner))
 
     return [
-        Route("/v1/videos/generations", submit, methods=["POST"]),
+        Route(SUBMIT_PATH, submit, methods=["POST"]),
         Route("/v1/tasks", list_tasks, methods=["GET"]),
-        Route("/v1/tasks/{task_id}", get_task, methods=["GET"]),
+        Route(TASK_PREFIX + "{task_id}", get_task, methods=["GET"]),
         Route("/v1/tasks/{task_id}/cancel", cancel, methods=["POST"]),
         Route("/v1/tasks/{task_id}/callbacks", callbacks, methods=["GET"]),
     ]
