@@ -55,7 +55,6 @@ def make_app() -> Starlette:
     return HotPathApp(submit=hello, get_task=hello, routes=routes, lifespan=lifespan)
 
 
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
