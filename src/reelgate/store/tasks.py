@@ -146,17 +146,17 @@ _CREATE_PG = (
 # "Fits, with every earlier one" is two bounds per submit, worked out before the statement (_prefix_bounds): the
 # credits its account needs for it and every earlier one (need), and the most tasks the account may already have in
 # flight (room). So the statement has no window or sort: 0.90x PostgreSQL's CPU a submit at 16 a batch.
-# Each column is the array of one value of _create_params (or _prefix_bounds), under its name.
+# The burst travels as one JSON array of objects, one per submit (the values of _create_params and _prefix_bounds,
+# under their names): encoding it is one orjson call, against one array per column, which asyncpg checks element by
+# element (client CPU a submit 7-8 µs against 15-17 µs at 16 a batch).
 _BATCH_COLUMNS = (
     ("id", "TEXT"), ("a", "BIGINT"), ("k", "BIGINT"), ("model", "TEXT"), ("provider", "TEXT"), ("created", "BIGINT"),
     ("now", "DOUBLE PRECISION"), ("deadline", "DOUBLE PRECISION"), ("params", "TEXT"), ("cb", "TEXT"),
     ("p", "BIGINT"), ("grp", "TEXT"), ("rule", "TEXT"), ("eta", "INTEGER"), ("need", "BIGINT"), ("room", "BIGINT"),
 )  # fmt: skip
 _CREATE_BATCH_PG = (
-    "WITH req AS (SELECT * FROM unnest("
-    + ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _BATCH_COLUMNS)
-    + ") AS r("
-    + ", ".join(name for name, _ in _BATCH_COLUMNS)
+    "WITH req AS (SELECT * FROM json_to_recordset(CAST(:rows AS JSON)) AS r("
+    + ", ".join(f"{name} {kind}" for name, kind in _BATCH_COLUMNS)
     + ")), "
     "acct AS (SELECT id, available, in_flight FROM accounts WHERE id IN (SELECT a FROM req) FOR NO KEY UPDATE), "
     "ok AS (SELECT req.* FROM req JOIN acct ON acct.id = req.a "
@@ -200,11 +200,11 @@ def _prefix_bounds(tasks: list[NewTask]) -> tuple[list[int], list[int]]:
     return needs, rooms
 
 
-def _batch_params(tasks: list[NewTask]) -> dict[str, list[Any]]:
+def _batch_params(tasks: list[NewTask]) -> dict[str, str]:
     rows = [_create_params(t) for t in tasks]
-    columns = {name: [row[name] for row in rows] for name, _ in _BATCH_COLUMNS if name not in ("need", "room")}
-    columns["need"], columns["room"] = _prefix_bounds(tasks)
-    return columns
+    for row, need, room in zip(rows, *_prefix_bounds(tasks), strict=True):
+        row["need"], row["room"] = need, room
+    return {"rows": orjson.dumps(rows).decode()}
 
 
 async def _refuse(c: Conn, t: NewTask) -> None:
