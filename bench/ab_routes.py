@@ -1,0 +1,115 @@
+"""A/B of one hot route between an earlier commit and this tree, both served at once, in interleaved rounds.
+
+Judging a change to the hot path by two separate hot_routes runs compares minutes that differ by 20-40% on a
+shared machine. Here both versions run side by side: "A" is ``--base`` (a git ref, checked out into a temporary
+worktree and imported through ``PYTHONPATH``), "B" is this tree; each on a fresh database, with the same uvicorn
+configuration. Every round drives A and B back to back (ABBA order over rounds), next to this tree's ceiling, and
+the verdict is the median over rounds of each round's own B/A ratio.
+
+    .venv/bin/python bench/ab_routes.py --base HEAD~1 --route post --databases postgres --workers 2
+    .venv/bin/python bench/ab_routes.py --base 3796ff3 --route get --rounds 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from benchkit import (
+    ROOT,
+    SEED_BODY,
+    HasPids,
+    ceiling_server,
+    database,
+    load,
+    machine,
+    median,
+    reelgate,
+    table,
+    wait_for_quiet,
+    warm,
+    write_results,
+)
+from hot_routes import _submit
+
+
+@contextlib.contextmanager
+def worktree(ref: str) -> Iterator[Path]:
+    """``ref`` checked out (detached) in a temporary git worktree, removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="reelgate-ab-") as tmp:
+        path = Path(tmp) / "base"
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-f", str(path), ref], check=True,
+                       capture_output=True)  # fmt: skip
+        try:
+            yield path
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(path)], capture_output=True)
+
+
+def _target(stack: contextlib.ExitStack, kind: str, workers: int, route: str, **env: str) -> tuple[str, dict[str, Any],
+                                                                                                  list[HasPids]]:  # fmt: skip
+    db = stack.enter_context(database(kind))
+    rg = stack.enter_context(reelgate(db, workers=workers, no_tasks=True, **env))
+    if route == "post":
+        options = {"method": "POST", "body": json.dumps(SEED_BODY).encode(), "headers": rg.headers}
+        return f"{rg.base}/v1/videos/generations", options, [rg.proc, db]
+    return f"{rg.base}/v1/tasks/{_submit(rg, SEED_BODY)}", {"headers": rg.headers}, [rg.proc, db]
+
+
+def measure(args: argparse.Namespace, base_src: Path) -> dict[str, list[float]]:
+    with contextlib.ExitStack() as stack:
+        ceiling_url, ceiling = stack.enter_context(ceiling_server(args.workers))
+        sides = {
+            "ceiling": (ceiling_url, {}, [ceiling]),
+            "A": _target(stack, args.databases, args.workers, args.route, PYTHONPATH=str(base_src)),
+            "B": _target(stack, args.databases, args.workers, args.route),
+        }
+        rps: dict[str, list[float]] = {name: [] for name in sides}
+        for round_no in range(args.rounds):
+            order = ["ceiling", "A", "B"] if round_no % 2 == 0 else ["B", "A", "ceiling"]
+            for name in order:
+                url, options, watch = sides[name]
+                wait_for_quiet(args.quiet_wait)
+                warm(url, args.warmup, **options)
+                rps[name].append(load(url, duration=args.duration, watch=watch, **options).rps)
+            print(f"  round {round_no + 1}: ceiling {rps['ceiling'][-1]:,.0f}  A {rps['A'][-1]:,.0f}  "
+                  f"B {rps['B'][-1]:,.0f} req/s  B/A {rps['B'][-1] / rps['A'][-1]:.3f}", flush=True)  # fmt: skip
+    return rps
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--base", required=True, help="git ref of side A (side B is this tree)")
+    parser.add_argument("--route", choices=("get", "post"), default="post")
+    parser.add_argument("--databases", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--workers", type=int, default=1, help="API processes per server (default 1)")
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--duration", type=float, default=4)
+    parser.add_argument("--warmup", type=float, default=1)
+    parser.add_argument("--quiet-wait", type=float, default=3)
+    parser.add_argument("--json-out", default=None)
+    args = parser.parse_args(argv)
+    info = machine()
+    with worktree(args.base) as base:
+        rps = measure(args, base / "src")
+    ratios = [b / a for a, b in zip(rps["A"], rps["B"], strict=True)]
+    rows = [["A " + args.base, median(rps["A"]), f"{median(rps['A']) / median(rps['ceiling']):.1%}"],
+            ["B this tree", median(rps["B"]), f"{median(rps['B']) / median(rps['ceiling']):.1%}"]]  # fmt: skip
+    print(f"\n{args.route.upper()} on {args.databases} x{args.workers}, {args.rounds} rounds of {args.duration:g} s")
+    print(table(["side", "median req/s", "of ceiling"], rows))
+    print(f"B/A per round: {' '.join(f'{r:.2f}' for r in ratios)}; median {median(ratios):.3f}")
+    path = write_results("ab_routes", {"machine": info, "args": vars(args), "rps": rps, "b_over_a": ratios},
+                         args.json_out)  # fmt: skip
+    print(f"results in {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
