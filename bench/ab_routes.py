@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import subprocess
 import sys
 import tempfile
@@ -24,20 +23,17 @@ from typing import Any
 
 from benchkit import (
     ROOT,
-    SEED_BODY,
     HasPids,
     ceiling_server,
-    database,
     load,
     machine,
     median,
-    reelgate,
     table,
     wait_for_quiet,
     warm,
     write_results,
 )
-from hot_routes import _submit
+from hot_routes import GET_ROUTE, POST_ROUTE, route_request, route_server
 
 
 @contextlib.contextmanager
@@ -53,23 +49,21 @@ def worktree(ref: str) -> Iterator[Path]:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(path)], capture_output=True)
 
 
-def _target(stack: contextlib.ExitStack, kind: str, workers: int, route: str, **env: str) -> tuple[str, dict[str, Any],
-                                                                                                  list[HasPids]]:  # fmt: skip
-    db = stack.enter_context(database(kind))
-    rg = stack.enter_context(reelgate(db, workers=workers, no_tasks=True, **env))
-    if route == "post":
-        options = {"method": "POST", "body": json.dumps(SEED_BODY).encode(), "headers": rg.headers}
-        return f"{rg.base}/v1/videos/generations", options, [rg.proc, db]
-    return f"{rg.base}/v1/tasks/{_submit(rg, SEED_BODY)}", {"headers": rg.headers}, [rg.proc, db]
+def _target(stack: contextlib.ExitStack, args: argparse.Namespace, **env: str) -> tuple[str, dict[str, Any],
+                                                                                      list[HasPids]]:  # fmt: skip
+    """One side: a server as hot_routes starts it, and the request hot_routes sends it."""
+    rg, db, task_id = route_server(stack, args.databases, args.workers, **env)
+    url, options = route_request(rg, POST_ROUTE if args.route == "post" else GET_ROUTE, task_id)
+    return url, options, [rg.proc, db]
 
 
 def measure(args: argparse.Namespace, base_src: Path) -> dict[str, list[float]]:
     with contextlib.ExitStack() as stack:
         ceiling_url, ceiling = stack.enter_context(ceiling_server(args.workers))
-        sides = {
+        sides: dict[str, tuple[str, dict[str, Any], list[HasPids]]] = {
             "ceiling": (ceiling_url, {}, [ceiling]),
-            "A": _target(stack, args.databases, args.workers, args.route, PYTHONPATH=str(base_src)),
-            "B": _target(stack, args.databases, args.workers, args.route),
+            "A": _target(stack, args, PYTHONPATH=str(base_src)),
+            "B": _target(stack, args),
         }
         rps: dict[str, list[float]] = {name: [] for name in sides}
         for round_no in range(args.rounds):

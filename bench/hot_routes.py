@@ -33,6 +33,7 @@ import httpx
 from benchkit import (
     CEILING_PATH,
     SEED_BODY,
+    Db,
     HasPids,
     Load,
     Reelgate,
@@ -116,24 +117,33 @@ def _median_load(runs: list[Load]) -> Load:
                 other_cpu=max(r.other_cpu for r in runs))  # fmt: skip
 
 
+def route_server(stack: contextlib.ExitStack, kind: str, workers: int, **env: str) -> tuple[Reelgate, Db, str]:
+    """``reelgate serve --no-tasks`` on a fresh ``kind`` database, checked to run no worker, and one real task's id."""
+    db = stack.enter_context(database(kind))
+    rg = stack.enter_context(reelgate(db, workers=workers, no_tasks=True, **env))
+    assert_no_task_workers(rg)
+    return rg, db, _submit(rg, SEED_BODY)
+
+
+def route_request(rg: Reelgate, route: str, task_id: str) -> tuple[str, dict[str, Any]]:
+    """The URL and load options of one hot route: GET reads ``task_id``, POST submits the seed example."""
+    if route == POST_ROUTE:
+        body = json.dumps(SEED_BODY).encode()
+        return f"{rg.base}/v1/videos/generations", {"method": "POST", "body": body, "headers": rg.headers}
+    return f"{rg.base}/v1/tasks/{task_id}", {"headers": rg.headers}
+
+
 def _targets(stack: contextlib.ExitStack, workers: int, args: argparse.Namespace) -> list[Target]:
     url, proc = stack.enter_context(ceiling_server(workers))
     targets = [Target(f"ceiling x{workers}", f"GET {CEILING_PATH} (bare endpoint)", url, [proc], {},
                       f".venv/bin/python bench/ceiling_app.py --workers {workers}; wrk -t2 -c64 ...{CEILING_PATH}")]  # fmt: skip
-    body = json.dumps(SEED_BODY).encode()
     for kind in args.databases.split(","):
-        db = stack.enter_context(database(kind))
-        rg = stack.enter_context(reelgate(db, workers=workers, no_tasks=True))
-        assert_no_task_workers(rg)
-        task_id = _submit(rg, SEED_BODY)
+        rg, db, task_id = route_server(stack, kind, workers)
         command = (f".venv/bin/python bench/hot_routes.py --databases {kind} --workers {workers} "
                    f"--duration {args.duration:g} --rounds {args.rounds}")  # fmt: skip
-        targets += [
-            Target(f"{kind} x{workers}", GET_ROUTE, f"{rg.base}/v1/tasks/{task_id}", [rg.proc, db],
-                   {"headers": rg.headers}, command),
-            Target(f"{kind} x{workers}", POST_ROUTE, f"{rg.base}/v1/videos/generations", [rg.proc, db],
-                   {"method": "POST", "body": body, "headers": rg.headers}, command),
-        ]  # fmt: skip
+        for route in (GET_ROUTE, POST_ROUTE):
+            url, options = route_request(rg, route, task_id)
+            targets.append(Target(f"{kind} x{workers}", route, url, [rg.proc, db], options, command))
     return targets
 
 
