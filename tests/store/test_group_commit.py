@@ -135,3 +135,42 @@ async def test_a_statement_committed_alone_that_fails_changes_nothing(store: Sto
     with pytest.raises(Exception, match="ledger_once_per_task|UNIQUE"):
         await store.db.commit_statement(_GRANTS, {"a": acct, "second": "x"})
     assert await _notes(store, acct) == []
+
+
+def grant_many(acct: int, notes: list[str]) -> Work[None]:
+    async def work(c: Conn) -> None:
+        rows = [{"a": acct, "note": note} for note in notes]
+        await c.many(
+            "INSERT INTO ledger (account_id, task_id, kind, amount, note, created) "
+            "VALUES (:a, NULL, 'grant', 1, :note, 0)",
+            rows,
+        )
+        await c.many("UPDATE accounts SET available = available + 1 WHERE id = :a", rows)
+
+    return work
+
+
+async def test_a_statement_run_once_per_row_writes_every_row(store: Store) -> None:
+    acct = await account(store, credits=0)
+    await store.db.write(grant_many(acct, ["m1", "m2", "m3"]))
+    await store.db.write(grant_many(acct, []))  # no rows: nothing to run
+    assert await _notes(store, acct) == ["m1", "m2", "m3"]
+    assert await _available(store, acct) == 3
+
+
+async def test_a_write_whose_many_fails_midway_is_undone_whole(store: Store) -> None:
+    acct = await account(store, credits=0)
+    bad = grant_many(acct, ["ok"])
+
+    async def clash(c: Conn) -> None:
+        await bad(c)  # committed rows of this work...
+        await c.many(  # ...then a second row that breaks the ledger's once-per-(task, kind) rule
+            "INSERT INTO ledger (account_id, task_id, kind, amount, note, created) VALUES (:a, 'x', 'grant', 1, :n, 0)",
+            [{"a": acct, "n": "x1"}, {"a": acct, "n": "x2"}],
+        )
+
+    results = await asyncio.gather(store.db.write(grant(acct, 5, "before")), store.db.write(clash),
+                                   return_exceptions=True)  # fmt: skip
+    assert results[0] == 5 and isinstance(results[1], Exception)
+    assert await _notes(store, acct) == ["before"]
+    assert await _available(store, acct) == 5

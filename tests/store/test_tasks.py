@@ -254,7 +254,6 @@ async def test_a_create_that_breaks_a_constraint_fails_alone_in_its_burst(store:
     assert (view.balance.reserved, view.in_flight) == (3000, 3)
 
 
-@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # submits are batched on PostgreSQL only
 async def test_submits_during_an_outage_each_fail_and_none_waits_forever(store: Store) -> None:
     acct = await account(store, credits=10_000)
     await store.db.close()  # every write now fails before its work runs

@@ -1,15 +1,17 @@
-"""Submits created together on PostgreSQL: one statement, one round trip and one commit for a burst.
+"""Submits created together: one batch of statements, and one commit, for a burst.
 
-The submits that arrive until a connection is free to take them form one batch, created by one statement that
-PostgreSQL commits before answering (``TaskStore._create_batch``); the few it does not make (their account is
+The submits that arrive until the batch before is done form one batch, created together
+(``TaskStore._create_batch_pg``, ``TaskStore._create_batch_sqlite``); the few it does not make (their account is
 short of credits or at its in-flight cap) are then created alone, in order, and learn why (402 or 429). If the
-statement fails as a whole (a constraint no submit should ever hit), each submit is retried alone, so one bad
-submit never fails the others.
+batch fails as a whole (a constraint no submit should ever hit), each submit is retried alone, so one bad submit
+never fails the others.
 
-Why not inside the group commit: every submit of an account updates that account's row, so the row stays locked
-from the batch's statement until its COMMIT. In a transaction driven from here that includes the wait for this
-busy event loop to read the answer and send the COMMIT (milliseconds under load), and every other batch waits on
-the lock meanwhile. Committed on its own, the lock is held only while PostgreSQL runs the batch and flushes it.
+On PostgreSQL a batch is one statement committed on its own, not inside the group commit: every submit of an
+account updates that account's row, so the row stays locked from the batch's statement until its COMMIT. In a
+transaction driven from here that includes the wait for this busy event loop to read the answer and send the
+COMMIT (milliseconds under load), and every other batch waits on the lock meanwhile. Committed on its own, the lock
+is held only while PostgreSQL runs the batch and flushes it. On SQLite, whose writer is this process alone while
+it holds the lock, a batch joins the group commit like any other write.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ class CreateBatches(Generic[I, R]):
     One batch at a time (``in_flight``): the submits of a burst update their account's row, so a second batch of
     this process would mostly wait on the first's row lock, and splitting a burst in two doubles PostgreSQL's
     fixed cost per statement (about 0.3 ms: plan, executor, commit) per submit. Measured with 2 API processes:
-    1.19x the submits per second of two batches in flight; with 1 process, the same.
+    1.19x the submits per second of two batches in flight; with 1 process, the same. On SQLite a second batch
+    could not commit before the first either (one group commit at a time).
     """
 
     def __init__(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
@@ -18,6 +18,9 @@ class Conn(Protocol):
     async def all(self, sql: str, params: Params | None = None) -> list[Row]: ...
 
     async def run(self, sql: str, params: Params | None = None) -> int: ...
+
+    async def many(self, sql: str, rows: Sequence[Params]) -> None:
+        """Run one statement once per row of parameters (no result)."""
 
 
 Work = Callable[[Conn], Awaitable[T]]

@@ -61,6 +61,10 @@ class _PgConn:
         tail = status.rsplit(" ", 1)[-1]
         return int(tail) if tail.isdigit() else 0
 
+    async def many(self, sql: str, rows: Sequence[Params]) -> None:
+        text, names = _compiled(self._cache, sql)
+        await self.raw.executemany(text, [[row[n] for n in names] for row in rows])
+
 
 _PG_DOWN = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError)
 _RETRY_ALONE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)

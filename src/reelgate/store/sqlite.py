@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,9 @@ class _SqliteConn:
 
     async def run(self, sql: str, params: Params | None = None) -> int:
         return self.raw.execute(sql, params or {}).rowcount
+
+    async def many(self, sql: str, rows: Sequence[Params]) -> None:
+        self.raw.executemany(sql, rows)
 
 
 def _run_to_end(coro: Coroutine[Any, Any, T]) -> T:
@@ -149,7 +152,7 @@ class SqliteDatabase:
         while True:
             try:
                 self._writer.raw.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
+            except sqlite3.Error as exc:  # a closed database (a write during shutdown) included
                 if "locked" not in str(exc) and "busy" not in str(exc):
                     raise StoreUnavailable(str(exc)) from exc
                 if waited >= LOCK_WAIT:

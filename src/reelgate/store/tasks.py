@@ -124,6 +124,8 @@ _TASK_VALUES = (
     ":grp, :rule, :eta"
 )
 _LEDGER_COLS = "account_id, task_id, kind, amount, note, created"
+_INSERT_TASK = f"INSERT INTO tasks ({_TASK_COLS}) VALUES ({_TASK_VALUES})"
+_INSERT_RESERVE = f"INSERT INTO ledger ({_LEDGER_COLS}) VALUES (:a, :id, 'reserve', :p, '', :now)"
 # PostgreSQL does the whole creation in one statement (one round trip inside the group commit); the task and its
 # reserve entry are inserted only from the row the conditional reservation returned.
 _CREATE_PG = (
@@ -200,6 +202,38 @@ def _prefix_bounds(tasks: list[NewTask]) -> tuple[list[int], list[int]]:
     return needs, rooms
 
 
+# A burst of submits on SQLite, inside the group commit: the accounts' balances are read once (this process holds
+# the write lock, so they are current), the submits that fit are worked out here with the same bounds as on
+# PostgreSQL, and their tasks and reserve entries are inserted by one executemany each, then one reservation per
+# account. The statements of a whole burst run back to back: measured served, 60 µs of statement CPU a submit
+# when each submit ran its own three between requests, against about 25 µs in a tight loop.
+_BATCH_ACCOUNTS_SQLITE = "SELECT id, available, in_flight FROM accounts WHERE id IN (SELECT value FROM json_each(:ids))"
+_RESERVE_TOTAL = (
+    "UPDATE accounts SET available = available - :total, reserved = reserved + :total, in_flight = in_flight + :n "
+    "WHERE id = :a"
+)
+
+
+def _fitting(tasks: list[NewTask], balances: dict[int, tuple[int, int]]) -> list[NewTask]:
+    """The submits of a burst that fit their account (``balances``: available, in flight), each with every
+    earlier submit of its account: what reserving them one after another would make, up to the first refusal."""
+    made = []
+    for t, need, room in zip(tasks, *_prefix_bounds(tasks), strict=True):
+        balance = balances.get(t.account_id)
+        if balance is not None and balance[0] >= need and balance[1] <= room:
+            made.append(t)
+    return made
+
+
+def _account_totals(made: list[NewTask]) -> list[dict[str, int]]:
+    totals: dict[int, dict[str, int]] = {}
+    for t in made:
+        total = totals.setdefault(t.account_id, {"a": t.account_id, "total": 0, "n": 0})
+        total["total"] += t.price
+        total["n"] += 1
+    return list(totals.values())
+
+
 def _batch_params(tasks: list[NewTask]) -> dict[str, str]:
     rows = [_create_params(t) for t in tasks]
     for row, need, room in zip(rows, *_prefix_bounds(tasks), strict=True):
@@ -232,8 +266,8 @@ async def _create(c: Conn, t: NewTask, postgres: bool) -> None:
         return
     if not await c.run(_RESERVE, params):
         await _refuse(c, t)
-    await c.run(f"INSERT INTO tasks ({_TASK_COLS}) VALUES ({_TASK_VALUES})", params)
-    await c.run(f"INSERT INTO ledger ({_LEDGER_COLS}) VALUES (:a, :id, 'reserve', :p, '', :now)", params)
+    await c.run(_INSERT_TASK, params)
+    await c.run(_INSERT_RESERVE, params)
 
 
 def _fresh(t: NewTask) -> TaskRecord:
@@ -265,11 +299,10 @@ class TaskStore:
         self.db = db
         self._postgres = db.dialect == "postgresql"
         self._lock = " FOR UPDATE SKIP LOCKED" if self._postgres else ""
-        # Task reads of one loop turn share a query; on PostgreSQL, plain submits that arrive together are created by
-        # one statement.
-        self._creates: CreateBatches[NewTask, TaskRecord] | None = None
+        # Task reads of one loop turn share a query; plain submits that arrive together are created together.
+        create_batch = self._create_batch_pg if self._postgres else self._create_batch_sqlite
+        self._creates: CreateBatches[NewTask, TaskRecord] = CreateBatches(create_batch, self._create_one)
         if self._postgres:
-            self._creates = CreateBatches(self._create_batch, self._create_one)
             self._reads = CoalescedReads(db, f"SELECT {_PUBLIC_COLS} FROM tasks WHERE id = ANY(:ids)", record)
         else:
             sql = f"SELECT {_PUBLIC_COLS} FROM tasks WHERE id IN (SELECT value FROM json_each(:ids))"
@@ -281,11 +314,27 @@ class TaskStore:
         Returns the new task and None, or, when the idempotency key was used before, the original task and
         the body hash it was first used with.
         """
-        if idem is None and self._creates is not None:
+        if idem is None:
             return await self._creates.create(t), None
         return await self._create_alone(t, idem)
 
-    async def _create_batch(self, tasks: list[NewTask]) -> list[TaskRecord | Exception | None]:
+    async def _create_batch_sqlite(self, tasks: list[NewTask]) -> list[TaskRecord | Exception | None]:
+
+        async def work(c: Conn) -> set[str]:
+            ids = orjson.dumps(sorted({t.account_id for t in tasks})).decode()
+            rows = await c.all(_BATCH_ACCOUNTS_SQLITE, {"ids": ids})
+            made = _fitting(tasks, {int(r["id"]): (int(r["available"]), int(r["in_flight"])) for r in rows})
+            params = [_create_params(t) for t in made]
+            await c.many(_INSERT_TASK, params)
+            await c.many(_INSERT_RESERVE, params)
+            await c.many(_RESERVE_TOTAL, _account_totals(made))
+            return {t.id for t in made}
+
+        made = await self.db.write(work)
+        # Not made (None): CreateBatches runs those alone, in order, and each learns why (402 or 429).
+        return [_fresh(t) if t.id in made else None for t in tasks]
+
+    async def _create_batch_pg(self, tasks: list[NewTask]) -> list[TaskRecord | Exception | None]:
         made = {row["id"] for row in await self.db.commit_statement(_CREATE_BATCH_PG, _batch_params(tasks))}
         # Not made (None): refused by its account, or after an earlier submit of it that was. CreateBatches runs
         # those alone, in order: each is made or refused as if the burst had come one by one (402 or 429).
