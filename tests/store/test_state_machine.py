@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +62,7 @@ class StoreMachine(RuleBasedStateMachine):
     @rule(callback=st.booleans())
     def submit(self, callback: bool) -> None:
         task = new_task(self.account_id, callback="https://example.com/h" if callback else None)
-        task = type(task)(**{**task.__dict__, "now": self.now, "deadline": self.now + 100})
+        task = replace(task, now=self.now, deadline=self.now + 100)
         try:
             rec, _ = self.run(self.store.tasks.create(task, None))
         except InsufficientQuota:

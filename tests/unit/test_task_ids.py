@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from reelgate import domain
 from reelgate.domain import is_task_id, new_task_id
 
 SECOND = 1_757_169_743
@@ -39,3 +41,10 @@ def test_ids_of_one_instant_differ_in_six_random_characters() -> None:
         seen = Counter(task_id[position] for task_id in ids)
         assert len(seen) == 36  # every symbol shows up in every random position
         assert max(seen.values()) < 2 * len(ids) / 36  # and none is favoured
+
+
+def test_a_read_with_too_few_uniform_bytes_is_drawn_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Bytes of 252 and above would favour the first four symbols; a read with fewer than six others is discarded.
+    reads = iter([bytes([255, 254, 253, 0, 1, 2, 3, 4]), bytes([35, 36, 71, 251, 252, 7, 8, 9])])
+    monkeypatch.setattr(domain.os, "urandom", lambda n: next(reads))
+    assert new_task_id(SECOND + 0.0).endswith("-00z0zz78")

@@ -23,7 +23,7 @@ _PUBLIC_COLS = (
 _ACTIVE = "status IN ('pending', 'processing')"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen, for the reason TaskRecord is not (built once per submit, never changed)
 class NewTask:
     id: str
     account_id: int
