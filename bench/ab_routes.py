@@ -24,6 +24,7 @@ from typing import Any
 from benchkit import (
     ROOT,
     HasPids,
+    Load,
     ceiling_server,
     load,
     machine,
@@ -57,7 +58,7 @@ def _target(stack: contextlib.ExitStack, args: argparse.Namespace, **env: str) -
     return url, options, [rg.proc, db]
 
 
-def measure(args: argparse.Namespace, base_src: Path) -> dict[str, list[float]]:
+def measure(args: argparse.Namespace, base_src: Path) -> dict[str, list[Load]]:
     with contextlib.ExitStack() as stack:
         ceiling_url, ceiling = stack.enter_context(ceiling_server(args.workers))
         sides: dict[str, tuple[str, dict[str, Any], list[HasPids]]] = {
@@ -65,17 +66,19 @@ def measure(args: argparse.Namespace, base_src: Path) -> dict[str, list[float]]:
             "A": _target(stack, args, PYTHONPATH=str(base_src)),
             "B": _target(stack, args),
         }
-        rps: dict[str, list[float]] = {name: [] for name in sides}
+        runs: dict[str, list[Load]] = {name: [] for name in sides}
         for round_no in range(args.rounds):
             order = ["ceiling", "A", "B"] if round_no % 2 == 0 else ["B", "A", "ceiling"]
             for name in order:
                 url, options, watch = sides[name]
                 wait_for_quiet(args.quiet_wait)
                 warm(url, args.warmup, **options)
-                rps[name].append(load(url, duration=args.duration, watch=watch, **options).rps)
-            print(f"  round {round_no + 1}: ceiling {rps['ceiling'][-1]:,.0f}  A {rps['A'][-1]:,.0f}  "
-                  f"B {rps['B'][-1]:,.0f} req/s  B/A {rps['B'][-1] / rps['A'][-1]:.3f}", flush=True)  # fmt: skip
-    return rps
+                runs[name].append(load(url, duration=args.duration, watch=watch, **options))
+            last = {name: r[-1] for name, r in runs.items()}
+            print(f"  round {round_no + 1}: ceiling {last['ceiling'].rps:,.0f}  A {last['A'].rps:,.0f} "
+                  f"(p99 {last['A'].p99_ms:.1f} ms)  B {last['B'].rps:,.0f} req/s (p99 {last['B'].p99_ms:.1f} ms)  "
+                  f"B/A {last['B'].rps / last['A'].rps:.3f}", flush=True)  # fmt: skip
+    return runs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,15 +95,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     info = machine()
     with worktree(args.base) as base:
-        rps = measure(args, base / "src")
+        runs = measure(args, base / "src")
+    rps = {name: [r.rps for r in side] for name, side in runs.items()}
     ratios = [b / a for a, b in zip(rps["A"], rps["B"], strict=True)]
-    rows = [["A " + args.base, median(rps["A"]), f"{median(rps['A']) / median(rps['ceiling']):.1%}"],
-            ["B this tree", median(rps["B"]), f"{median(rps['B']) / median(rps['ceiling']):.1%}"]]  # fmt: skip
+    rows = [[label, median(rps[name]), f"{median(rps[name]) / median(rps['ceiling']):.1%}",
+             f"{median([r.p99_ms for r in runs[name]]):.1f}"]
+            for name, label in (("A", "A " + args.base), ("B", "B this tree"))]  # fmt: skip
     print(f"\n{args.route.upper()} on {args.databases} x{args.workers}, {args.rounds} rounds of {args.duration:g} s")
-    print(table(["side", "median req/s", "of ceiling"], rows))
+    print(table(["side", "median req/s", "of ceiling", "median p99 ms"], rows))
     print(f"B/A per round: {' '.join(f'{r:.2f}' for r in ratios)}; median {median(ratios):.3f}")
-    path = write_results("ab_routes", {"machine": info, "args": vars(args), "rps": rps, "b_over_a": ratios},
-                         args.json_out)  # fmt: skip
+    p99 = {name: [r.p99_ms for r in side] for name, side in runs.items()}
+    path = write_results("ab_routes", {"machine": info, "args": vars(args), "rps": rps, "p99_ms": p99,
+                                       "b_over_a": ratios}, args.json_out)  # fmt: skip
     print(f"results in {path}")
     return 0
 

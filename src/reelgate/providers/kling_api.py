@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import quote
 
-import httpx
+import aiohttp
 
 ELEMENTS_PATH = "/v1/general/advanced-custom-elements"
 DELETE_PATH = "/v1/general/delete-elements"
@@ -274,12 +274,24 @@ def map_failure(status_msg: str, code: int | None) -> tuple[str, str]:
     return "unknown_error", "The provider could not create the element."
 
 
-def _malformed(what: str, response: httpx.Response) -> KlingError:
+@dataclass(frozen=True)
+class KlingAnswer:
+    """One HTTP answer from Kling, read in full."""
+
+    status_code: int
+    content: bytes
+
+    @property
+    def is_success(self) -> bool:
+        return 200 <= self.status_code < 300
+
+
+def _malformed(what: str, response: KlingAnswer) -> KlingError:
     # A 2xx we cannot read may still mean Kling acted on the request: callers must look it up, not repeat it.
     return KlingError(f"malformed Kling answer: {what}", http_status=response.status_code, ambiguous=True)
 
 
-def _decode(response: httpx.Response) -> dict[str, Any] | None:
+def _decode(response: KlingAnswer) -> dict[str, Any] | None:
     try:
         body = json.loads(response.content)  # stdlib json keeps 64-bit ids as exact ints
     except ValueError:
@@ -287,7 +299,7 @@ def _decode(response: httpx.Response) -> dict[str, Any] | None:
     return body if isinstance(body, dict) else None
 
 
-def unwrap(response: httpx.Response) -> Any:
+def unwrap(response: KlingAnswer) -> Any:
     """The envelope's ``data`` when ``code`` is 0; otherwise the matching :class:`KlingError`."""
     status = response.status_code
     envelope = _decode(response)
@@ -310,7 +322,7 @@ def unwrap(response: httpx.Response) -> Any:
     return envelope.get("data")
 
 
-def _element_id(value: Any, response: httpx.Response) -> int:
+def _element_id(value: Any, response: KlingAnswer) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     if isinstance(value, str) and re.fullmatch(r"[0-9]{1,20}", value):
@@ -322,7 +334,7 @@ def _object(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def parse_task(data: Any, response: httpx.Response) -> KlingTask:
+def parse_task(data: Any, response: KlingAnswer) -> KlingTask:
     """A :class:`KlingTask` from an envelope's ``data``; a float element id is refused (digits were lost)."""
     if not isinstance(data, dict) or not data.get("task_id"):
         raise _malformed("task data without task_id", response)
@@ -345,24 +357,13 @@ def parse_task(data: Any, response: httpx.Response) -> KlingTask:
 class KlingClient:
     """Kling element API calls. No retries here: callers decide with :attr:`KlingError.is_retryable`."""
 
-    def __init__(
-        self,
-        base_url: str,
-        credentials: KlingCredentials,
-        *,
-        timeout: float = 30,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
+    def __init__(self, base_url: str, credentials: KlingCredentials, *, timeout: float = 30) -> None:
         self._base_url = base_url.rstrip("/")
         self._credentials = credentials
-        # trust_env=False: no proxy or netrc from the environment can redirect calls or add credentials.
-        self._http = httpx.AsyncClient(
-            base_url=self._base_url,
-            timeout=timeout,
-            transport=transport,
-            follow_redirects=False,
-            trust_env=False,
-        )
+        # Connect (pool wait included) and each read are bounded, as httpx bounds them; no total, so a slow but
+        # live answer is not cut off.
+        self._timeout = aiohttp.ClientTimeout(total=None, connect=timeout, sock_connect=timeout, sock_read=timeout)
+        self._session: aiohttp.ClientSession | None = None
 
     def __repr__(self) -> str:
         return f"KlingClient({self._base_url!r})"
@@ -374,11 +375,23 @@ class KlingClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _http(self) -> aiohttp.ClientSession:
+        # aiohttp rather than httpx for this client: polling 10,000 open tasks, httpx's connection pool (a pass over
+        # every pooled connection, with a readability poll of each idle socket, per request and per release) and
+        # anyio's layers were 60% of a worker's CPU per poll (py-spy, bench/polling_scale.py).
+        # trust_env=False (aiohttp's default): no proxy or netrc from the environment can redirect calls or add
+        # credentials. Made on first use, inside the event loop that will use it.
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self._timeout, trust_env=False, raise_for_status=False)
+        return self._session
 
     async def _send(
         self, method: str, path: str, body: dict[str, Any] | None = None, params: dict[str, int] | None = None
-    ) -> httpx.Response:
+    ) -> KlingAnswer:
         headers = {
             "Authorization": f"Bearer {self._credentials.bearer(time.time())}",
             "Accept": "application/json",
@@ -388,10 +401,13 @@ class KlingClient:
             content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
             headers["Content-Type"] = "application/json"
         try:
-            return await self._http.request(method, path, content=content, params=params, headers=headers)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            async with self._http().request(method, self._base_url + path, data=content, params=params,
+                                            headers=headers, allow_redirects=False) as answer:  # fmt: skip
+                return KlingAnswer(answer.status, await answer.read())
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+            # No connection was made (or none came free in time): the request never left.
             raise KlingError(f"could not connect to Kling ({type(exc).__name__})", request_sent=False) from exc
-        except httpx.TransportError as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             # Timeouts, drops and protocol errors after connecting: the request may have been acted on.
             raise KlingError(f"no answer from Kling ({type(exc).__name__})", ambiguous=True) from exc
 
