@@ -203,7 +203,7 @@ def render(rows: list[dict[str, Any]]) -> str:
                     "1 (base)", "-", r["read_us_100"] or "-"])  # fmt: skip
         out.append([r["database"], r["tasks"], f"{r['rss_before_insert_mb']} empty / {r['rss_idle_after_insert_mb']} "
                     f"idle / {r['rss_after_load_all_mb']} after load", r["get_all"].rps, r["get_all"].p50_ms, r["get_all"].p99_ms,
-                    f"{r['get_all'].other_cpu:.0%}", f"{r['ratio']:.2f} (>= {RATIO_TARGET:g})",
+                    f"{r['get_all'].other_cpu:.0%}", f"{r['ratio']:.3f} (>= {RATIO_TARGET:g})",
                     "PASS" if r["passed"] else "FAIL", r["read_us_all"] or "-"])  # fmt: skip
     return table(headers, out)
 
