@@ -1,6 +1,6 @@
 """Submits created together: one batch of statements, and one commit, for a burst.
 
-The submits that arrive until the batch before is done form one batch, created together
+The submits that arrive until a slot is free to take them form one batch, created together
 (``TaskStore._create_batch_pg``, ``TaskStore._create_batch_sqlite``); the few it does not make (their account is
 short of credits or at its in-flight cap) are then created alone, in order, and learn why (402 or 429). If the
 batch fails as a whole (a constraint no submit should ever hit), each submit is retried alone, so one bad submit
@@ -29,16 +29,16 @@ MAX_BATCH = 128
 
 
 class CreateBatches(Generic[I, R]):
-    """Collects creates until the batch before is done; ``create_all`` runs a batch, ``create_one`` one create.
+    """Collects creates until a slot takes them; ``create_all`` runs a batch, ``create_one`` one create.
 
     ``create_all`` answers each item: its result, its error, or None when it did not make it; those are then
     created alone, in the batch's order, as if they had come one by one.
 
-    One batch at a time (``in_flight``): the submits of a burst update their account's row, so a second batch of
-    this process would mostly wait on the first's row lock, and splitting a burst in two doubles PostgreSQL's
-    fixed cost per statement (about 0.3 ms: plan, executor, commit) per submit. Measured with 2 API processes:
-    1.19x the submits per second of two batches in flight; with 1 process, the same. On SQLite a second batch
-    could not commit before the first either (one group commit at a time).
+    ``in_flight`` slots. PostgreSQL takes one: the submits of a burst update their account's row, so a second
+    batch of this process would mostly wait on the first's row lock, and splitting a burst in two doubles
+    PostgreSQL's fixed cost per statement (about 0.3 ms: plan, executor, commit) per submit. Measured with 2 API
+    processes: 1.19x the submits per second of two batches in flight; with 1 process, the same. SQLite takes many
+    (``TaskStore``): its group commit already joins every batch waiting for the write lock into one transaction.
     """
 
     def __init__(
