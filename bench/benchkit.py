@@ -420,6 +420,15 @@ def pids_cpu_seconds(pids: Sequence[int]) -> dict[int, float]:
     return seconds
 
 
+def pin(pids: Sequence[int], cpus: Sequence[int]) -> None:
+    """Let every thread of ``pids`` run only on ``cpus`` (threads they start later inherit it)."""
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                with contextlib.suppress(OSError):
+                    os.sched_setaffinity(int(task.name), cpus)
+
+
 class HasPids(Protocol):
     def pids(self) -> list[int]: ...
 
@@ -547,10 +556,12 @@ def load(
     headers: dict[str, str] | None = None,
     paths: list[str] | None = None,
     watch: Sequence[HasPids] = (),
+    cpus: Sequence[int] = (),
 ) -> Load:
     """Drive ``url`` for ``duration`` seconds with wrk (or bench/loadgen.py) and return its figures.
 
-    ``watch``: our servers and databases, so that CPU they use is not counted as a neighbour's.
+    ``watch``: our servers and databases, so that CPU they use is not counted as a neighbour's. ``cpus``: the cores
+    the load generator may run on (all when empty).
     """
     headers = headers or {}
     seconds = max(1, round(duration))
@@ -580,6 +591,8 @@ def load(
             if paths_file is not None:
                 argv += ["--paths-file", str(paths_file)]
             tool = "loadgen"
+        if cpus and shutil.which("taskset"):
+            argv = ["taskset", "-c", ",".join(map(str, cpus)), *argv]
         cpu = CpuWatch(watch)
         out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
         other = cpu.other_share()
