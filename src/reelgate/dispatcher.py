@@ -127,6 +127,10 @@ class Dispatcher:
                 next_attempt = time.time() + delays[number - 1]
         attempt = Attempt(due.id, number, started, latency, status_code, error, outcome, next_attempt)
         await self.store.deliveries.record(attempt, self.name)
+        if next_attempt is not None:
+            # The run loop may have gone to sleep for up to 1 s while this attempt was in flight, before the retry
+            # was stored: wake it to sleep until the retry instead (a record slow to commit made a 1 s retry 1.56 s).
+            self.wake.set()
         self._observe(outcome, task.id, number, status_code, error)
         if outcome == "delivered" and self.metrics is not None:
             self.metrics.callback_latency.observe(time.time() - due.created)
