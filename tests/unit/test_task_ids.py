@@ -34,7 +34,9 @@ def test_the_last_slot_of_a_second_stays_in_that_second() -> None:
 
 def test_ids_of_one_instant_differ_in_six_random_characters() -> None:
     ids = [new_task_id(SECOND + 0.5) for _ in range(20_000)]
-    assert len(set(ids)) == len(ids)
+    # 20,000 draws of 36**6 suffixes in one slot: by the birthday bound about 0.09 pairs alike are expected, so
+    # "all distinct" failed about one run in eleven (seen in CI). More than 3 alike has a chance of about 3e-6.
+    assert len(ids) - len(set(ids)) <= 3
     prefixes = {task_id[:-6] for task_id in ids}
     assert len(prefixes) == 1  # the slot: the same instant, the same two characters
     for position in range(-6, 0):
