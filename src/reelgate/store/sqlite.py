@@ -81,7 +81,7 @@ class SqliteDatabase:
     of the batch at once: billing data, so nothing is answered before it is on disk. The next batch's writes run
     while that fsync is in flight. Checkpoints run on a thread too, between two write transactions.
 
-    The price: another connection can read a commit up to one fsync (about 0.3 ms here) before it is on disk. A
+    The price: another connection can read a commit a few milliseconds at most (one fsync) before it is on disk. A
     process crash loses nothing then (the OS has the WAL); a power cut in that window could undo a state a poll
     has seen, never one a writer was answered for. Anything acted on goes through a later write (a claim, a
     delivery lease), whose fsync covers every frame before it.
