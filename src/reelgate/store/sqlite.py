@@ -67,10 +67,11 @@ MAX_LOCK_SLEEP = 0.001
 LOCK_WAIT = 10.0  # seconds a writer waits for another process's write transaction before giving up
 
 
-def _resolve(batch: list[asyncio.Future[bool]], error: BaseException | None) -> None:
+def _resolve(batch: list[asyncio.Future[bool]], outcome: bool | BaseException) -> None:
+    """Answer a batch's writes: True (done), False (run again in a new transaction) or the error they failed with."""
     for fut in batch:
         if not fut.done():
-            fut.set_exception(error) if error else fut.set_result(True)
+            fut.set_exception(outcome) if isinstance(outcome, BaseException) else fut.set_result(outcome)
 
 
 class SqliteDatabase:
@@ -158,9 +159,7 @@ class SqliteDatabase:
         self._safe_rollback()
         self._in_tx = False
         batch, self._batch = self._batch, []
-        for fut in batch:
-            if not fut.done():
-                fut.set_result(False)
+        _resolve(batch, False)
 
     async def _begin(self) -> None:
         """Take the write lock without blocking the event loop while another process holds it.
@@ -231,12 +230,12 @@ class SqliteDatabase:
         try:
             while self._unsynced:
                 batch, self._unsynced = self._unsynced, []
-                error: BaseException | None = None
+                outcome: bool | BaseException = True
                 try:
                     await asyncio.to_thread(self._fsync_wal)
                 except OSError as exc:
-                    error = StoreUnavailable(f"could not sync the database log: {exc}")
-                _resolve(batch, error)
+                    outcome = StoreUnavailable(f"could not sync the database log: {exc}")
+                _resolve(batch, outcome)
         finally:
             self._sync_task = None
 
