@@ -52,11 +52,15 @@ class HeldFsync:
         self.real(fd)
 
 
-async def test_a_write_is_answered_only_after_its_wal_is_synced(
-    db: SqliteDatabase, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    held = HeldFsync(os.fsync)
-    monkeypatch.setattr(os, "fsync", held)
+@pytest.fixture
+def held(db: SqliteDatabase, monkeypatch: pytest.MonkeyPatch) -> HeldFsync:
+    """os.fsync held until released, once ``db`` has made its table (that write syncs too)."""
+    fsync = HeldFsync(os.fsync)
+    monkeypatch.setattr(os, "fsync", fsync)
+    return fsync
+
+
+async def test_a_write_is_answered_only_after_its_wal_is_synced(db: SqliteDatabase, held: HeldFsync) -> None:
     first = asyncio.create_task(db.write(insert("first")))
     await asyncio.sleep(0.2)
     assert committed_rows(db.path) == 1  # committed to the WAL ...
@@ -65,11 +69,7 @@ async def test_a_write_is_answered_only_after_its_wal_is_synced(
     assert await asyncio.wait_for(first, 5) == 1
 
 
-async def test_the_next_batch_commits_while_the_fsync_before_it_runs(
-    db: SqliteDatabase, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    held = HeldFsync(os.fsync)
-    monkeypatch.setattr(os, "fsync", held)
+async def test_the_next_batch_commits_while_the_fsync_before_it_runs(db: SqliteDatabase, held: HeldFsync) -> None:
     first = asyncio.create_task(db.write(insert("first")))
     await asyncio.sleep(0.2)
     second = asyncio.create_task(db.write(insert("second")))
