@@ -160,14 +160,16 @@ def _server_cpu(pids: list[int]) -> float:
     return sum(pids_cpu_seconds(pids).values())
 
 
-def _pair(servers: dict[str, tuple[Reelgate, list[str]]], pids: dict[str, list[int]], duration: float) -> Window:
-    """Both servers under load for the same ``duration`` seconds, each with its own wrk on the load cores."""
+def _pair(
+    servers: dict[str, tuple[Reelgate, list[str]]], pids: dict[str, list[int]], duration: float, load_cores: list[int]
+) -> Window:
+    """Both servers under load for the same ``duration`` seconds, each with its own wrk on ``load_cores``."""
     before = {name: _server_cpu(p) for name, p in pids.items()}
     watch = CpuWatch([rg.proc for rg, _ in servers.values()] + [rg.db for rg, _ in servers.values()])
     with ThreadPoolExecutor(2) as pool:
         futures = {name: pool.submit(load, f"{rg.base}/v1/tasks/{ids[0]}", duration=duration, headers=rg.headers,
                                      paths=[f"/v1/tasks/{i}" for i in ids], connections=64, threads=1,
-                                     cpus=cores()[1]) for name, (rg, ids) in servers.items()}  # fmt: skip
+                                     cpus=load_cores) for name, (rg, ids) in servers.items()}  # fmt: skip
         loads = {name: f.result() for name, f in futures.items()}
     other = round(watch.other_share(), 3)  # after both wrk are reaped: neither counts as the other's neighbour
     cost = {name: (_server_cpu(p) - before[name]) / max(1, loads[name].requests) * 1e6 for name, p in pids.items()}
@@ -179,13 +181,13 @@ def _pair(servers: dict[str, tuple[Reelgate, list[str]]], pids: dict[str, list[i
 def shared_windows(servers: dict[str, tuple[Reelgate, list[str]]], args: argparse.Namespace) -> list[Window]:
     """``args.rounds`` windows of both servers pinned to one core and loaded at once (see the module's doc)."""
     pids = {name: rg.proc.tree_pids() + rg.db.pids() for name, (rg, _) in servers.items()}
-    server_cores = cores()[0]
+    server_cores, load_cores = cores()
     for p in pids.values():
         pin(p, server_cores)
     try:
         wait_for_quiet(args.quiet_wait)
-        _pair(servers, pids, 1)  # unmeasured: connections open, and both settle into sharing the core
-        return [_pair(servers, pids, args.duration) for _ in range(args.rounds)]
+        _pair(servers, pids, 1, load_cores)  # unmeasured: connections open, and both settle into sharing the core
+        return [_pair(servers, pids, args.duration, load_cores) for _ in range(args.rounds)]
     finally:
         for p in pids.values():
             pin(p, sorted(os.sched_getaffinity(0)))
