@@ -7,6 +7,7 @@ import asyncio
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -102,3 +103,26 @@ async def test_checkpoints_off_the_loop_keep_the_wal_bounded(db: SqliteDatabase)
     # after each checkpoint (about 1 MB: one checkpoint's worth of commits).
     assert wal < commits * 2 * page / 2, wal
     assert committed_rows(db.path) == commits
+
+
+async def test_a_checkpoint_never_runs_beside_an_open_write_transaction(
+    db: SqliteDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[bool] = []
+    real = db._checkpoint_now
+
+    def checkpoint() -> None:  # on the checkpoint's thread, with the writer connection
+        seen.append(db._in_tx)
+        time.sleep(0.005)  # long enough for a writer on the event loop to try to begin meanwhile
+        seen.append(db._in_tx)
+        real()
+
+    monkeypatch.setattr(db, "_checkpoint_now", checkpoint)
+
+    # Writes begun in every loop turn, as requests arrive: one may come in the turn a checkpoint is started in.
+    writes: list[asyncio.Task[int]] = []
+    while len(seen) < 4 and len(writes) < 100 * CHECKPOINT_EVERY:  # two checkpoints, each seen twice
+        writes.append(asyncio.create_task(db.write(insert(f"row {len(writes)}"))))
+        await asyncio.sleep(0)
+    await asyncio.wait_for(asyncio.gather(*writes), 60)
+    assert len(seen) >= 4 and not any(seen), seen

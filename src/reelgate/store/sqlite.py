@@ -105,8 +105,7 @@ class SqliteDatabase:
         self._unsynced: list[asyncio.Future[bool]] = []  # committed, answered once a fsync of the WAL covers them
         self._sync_task: asyncio.Task[None] | None = None
         self._wal_fd: int | None = None
-        self._checkpoint_task: asyncio.Task[None] | None = None
-        self._checkpoint_done: asyncio.Event | None = None  # set while a checkpoint holds new writes back
+        self._checkpoint_task: asyncio.Task[None] | None = None  # new writes wait while it is set
         self._commits_since_checkpoint = 0
         self._reader = _SqliteConn(_open_sqlite(path, busy_ms=10_000))
         self._batch: list[asyncio.Future[bool]] = []  # resolved True once committed, False to run again
@@ -169,8 +168,11 @@ class SqliteDatabase:
         """
         delay, waited = 0.001, 0.0
         while True:
-            if self._checkpoint_done is not None:
-                await self._checkpoint_done.wait()
+            if self._checkpoint_task is not None:
+                # From the moment it is scheduled, not from its first step: a writer that began in between would
+                # run its statements on the connection the checkpoint's thread is using. asyncio.wait neither
+                # cancels the checkpoint when this writer is cancelled nor raises its error here.
+                await asyncio.wait([self._checkpoint_task])
                 if self._in_tx:  # another writer of this process began meanwhile
                     return
             try:
@@ -254,13 +256,10 @@ class SqliteDatabase:
         New writes wait for it (a few ms every CHECKPOINT_EVERY commits; reads do not): a checkpoint that writes
         go on beside never catches up, and the WAL is reused from its start only after one that did.
         """
-        done = self._checkpoint_done = asyncio.Event()
         try:
             await asyncio.to_thread(self._checkpoint_now)
         finally:
-            self._checkpoint_done = None
             self._checkpoint_task = None
-            done.set()
 
     def _checkpoint_now(self) -> None:
         # PASSIVE: it copies what no reader still needs and never waits for readers or other processes.
