@@ -114,15 +114,15 @@ def _on_terminal(rt: Runtime, task: TaskRecord) -> None:
         rt.dispatcher.wake.set()
 
 
-def _limiter(settings: Settings) -> RateLimiter:
-    return RedisRateLimiter(settings.redis_url) if settings.redis_url else LocalRateLimiter()
+def _limiter(settings: Settings, metrics: Metrics) -> RateLimiter:
+    return RedisRateLimiter(settings.redis_url, registry=metrics.registry) if settings.redis_url else LocalRateLimiter()
 
 
 def build_app(settings: Settings, *, worker: bool = True, dispatcher: bool = True,
               resolver: netguard.Resolver | None = None) -> tuple[Starlette, Runtime]:  # fmt: skip
     rt = build_runtime(settings, worker=worker, dispatcher=dispatcher, resolver=resolver)
     keys = KeyCache(rt.store.accounts, settings.key_cache_ttl)
-    ctx = ApiContext(service=rt.service, keys=keys, metrics=rt.metrics, limiter=_limiter(settings))
+    ctx = ApiContext(service=rt.service, keys=keys, metrics=rt.metrics, limiter=_limiter(settings, rt.metrics))
     ctx.on_startup.append(rt.start)
     ctx.on_shutdown.append(rt.close)
     if rt.worker is not None:

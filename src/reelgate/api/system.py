@@ -30,7 +30,10 @@ def routes(ctx: ApiContext) -> list[Route]:
             seconds = await service.store.ping()
         except (StoreUnavailable, OSError) as exc:
             raise ServiceUnavailable(f"database unreachable: {type(exc).__name__}") from None
-        return JSON({"status": "ready", "database": service.store.db.dialect, "db_ping_ms": round(seconds * 1000, 2)})
+        # A Redis outage leaves the process ready: the limiter fails open to a per-process bucket (ratelimit.py).
+        limiter = await ctx.limiter.health()
+        return JSON({"status": "ready", "database": service.store.db.dialect, "db_ping_ms": round(seconds * 1000, 2),
+                     "rate_limiter": limiter})  # fmt: skip
 
     @guarded
     async def models(request: Request) -> Response:
