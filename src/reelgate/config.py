@@ -67,6 +67,7 @@ class Settings:
     worker_poll_interval: float = 0.5
     callback_timeout: float = 10.0
     callback_retry_delays: tuple[float, ...] = (1.0, 2.0, 4.0)
+    callback_account_concurrency: int = 8  # callback attempts one account may have in flight at once
     callback_ca_bundle: str = ""
     key_cache_ttl: float = 1.0
     default_estimated_time: int = 30
@@ -112,6 +113,9 @@ class Settings:
             worker_poll_interval=_num(env, "REELGATE_WORKER_POLL_INTERVAL", d.worker_poll_interval),
             callback_timeout=_num(env, "REELGATE_CALLBACK_TIMEOUT", d.callback_timeout),
             callback_retry_delays=(tuple(float(x) for x in delays.split(",")) if delays else d.callback_retry_delays),
+            callback_account_concurrency=max(
+                1, int(_num(env, "REELGATE_CALLBACK_ACCOUNT_CONCURRENCY", d.callback_account_concurrency))
+            ),
             callback_ca_bundle=env.get("REELGATE_CALLBACK_CA_BUNDLE", ""),
             key_cache_ttl=_num(env, "REELGATE_KEY_CACHE_TTL", d.key_cache_ttl),
             default_estimated_time=int(_num(env, "REELGATE_DEFAULT_ESTIMATED_TIME", 30)),
