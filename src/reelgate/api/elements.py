@@ -7,9 +7,14 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
 from reelgate.api.context import ApiContext
-from reelgate.api.http import JSON, guarded, query_int
+from reelgate.api.http import JSON, guarded, query_cursor, query_int
 from reelgate.api.tasks import _owner
 from reelgate.errors import NotFound
+
+
+def _is_element_id(value: str) -> bool:
+    return value.isdigit() and len(value) <= 20  # query_cursor has checked it is ASCII: a 64-bit id at most
+
 
 _MEDIA_TYPES = {"jpg": "image/jpeg", "png": "image/png", "mp4": "video/mp4", "mov": "video/quicktime"}
 
@@ -21,7 +26,8 @@ def routes(ctx: ApiContext) -> list[Route]:
     async def list_elements(request: Request) -> Response:
         owner = await _owner(ctx, request)
         limit = query_int(request, "limit", 20)
-        found = await service.list_elements(owner, after=request.query_params.get("after", ""), limit=limit + 1)
+        after = query_cursor(request, "after", _is_element_id, "an element id (decimal digits)")
+        found = await service.list_elements(owner, after=after or "", limit=limit + 1)
         page = found[: max(1, min(limit, 100))]
         return JSON({"object": "list", "data": [e.public() for e in page], "has_more": len(found) > len(page),
                      "last_id": page[-1].id if page else None})  # fmt: skip

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+import re
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 import orjson
@@ -93,10 +94,52 @@ def guarded(endpoint: Endpoint) -> Endpoint:
     return wrapper
 
 
+MAX_QUERY_VALUE = 256  # more than any documented parameter needs: the longest is a task id of 34 characters
+_ASCII_DIGITS = re.compile(r"[0-9]{1,12}")  # str.isdigit() also takes '²' and '١', and int() of 5,000 digits raises
+
+
+def query_value(request: Request, name: str, max_length: int = MAX_QUERY_VALUE) -> str | None:
+    """One query parameter as sent, or None when absent: at most once, not empty, bounded, no control characters.
+
+    Checked before any value reaches a database: PostgreSQL refuses a NUL in text, and a value that means one thing
+    here must not mean another in SQL. Undocumented parameters are never read, so they stay ignored.
+    """
+    values = request.query_params.getlist(name)
+    if not values:
+        return None
+    if len(values) > 1:
+        raise InvalidRequest(f"{name} must be given at most once", param=name)
+    raw = values[0]
+    if not raw:
+        raise InvalidRequest(f"{name} must not be empty; leave it out instead", param=name)
+    if len(raw) > max_length:
+        raise InvalidRequest(f"{name} must be at most {max_length} characters", param=name)
+    # isprintable() is False for control, format, separator (but the ASCII space) and unassigned characters;
+    # U+FFFD is what bytes that are not UTF-8 decode to.
+    if not raw.isprintable() or "\ufffd" in raw:
+        raise InvalidRequest(f"{name} must be UTF-8 text without control or invisible characters", param=name)
+    return raw
+
+
 def query_int(request: Request, name: str, default: int, low: int = 1, high: int = 100) -> int:
-    raw = request.query_params.get(name)
+    raw = query_value(request, name)
     if raw is None:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    if not _ASCII_DIGITS.fullmatch(raw) or not low <= int(raw) <= high:
         raise InvalidRequest(f"{name} must be an integer from {low} to {high}", param=name)
     return int(raw)
+
+
+def query_choice(request: Request, name: str, choices: Collection[str]) -> str | None:
+    raw = query_value(request, name)
+    if raw is not None and raw not in choices:
+        raise InvalidRequest(f"{name} must be one of {', '.join(choices)}", param=name)
+    return raw
+
+
+def query_cursor(request: Request, name: str, valid: Callable[[str], object], shape: str) -> str | None:
+    """A pagination cursor: the ``last_id`` of a previous page, so it must look like an id (ASCII only)."""
+    raw = query_value(request, name, max_length=64)
+    if raw is not None and not (raw.isascii() and valid(raw)):
+        raise InvalidRequest(f"{name} must be {shape}: the last_id of a previous page", param=name)
+    return raw

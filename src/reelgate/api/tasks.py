@@ -10,8 +10,8 @@ from starlette.routing import Route
 
 from reelgate.api.context import ApiContext
 from reelgate.api.hot_path import SUBMIT_PATH, TASK_PREFIX
-from reelgate.api.http import JSON, guarded, query_int, read_json_object
-from reelgate.domain import STATUSES
+from reelgate.api.http import JSON, guarded, query_choice, query_cursor, query_int, query_value, read_json_object
+from reelgate.domain import STATUSES, is_task_id
 from reelgate.errors import InvalidRequest, ServiceUnavailable
 from reelgate.service import Submission
 from reelgate.store.accounts import KeyOwner
@@ -55,12 +55,14 @@ def routes(ctx: ApiContext) -> list[Route]:
     @guarded
     async def list_tasks(request: Request) -> Response:
         owner = await _owner(ctx, request)
-        q = request.query_params
-        status = q.get("status")
-        if status is not None and status not in STATUSES:
-            raise InvalidRequest(f"status must be one of {', '.join(STATUSES)}", param="status")
+        status = query_choice(request, "status", STATUSES)
+        model = query_value(request, "model", max_length=64)
+        if model is not None and model not in service.catalog:
+            raise InvalidRequest(f"model {model!r} does not exist; see GET /v1/models", param="model",
+                                 code="model_not_found")  # fmt: skip
+        after = query_cursor(request, "after", is_task_id, "a task id (task-unified-<seconds>-<8 characters>)")
         limit = query_int(request, "limit", 20)
-        tasks = await service.list_tasks(owner, status=status or "", model=q.get("model", ""), after=q.get("after", ""),
+        tasks = await service.list_tasks(owner, status=status or "", model=model or "", after=after or "",
                                          limit=limit + 1)  # fmt: skip
         page = tasks[: max(1, min(limit, 100))]
         return JSON({"object": "list", "data": [t.public() for t in page], "has_more": len(tasks) > len(page),
