@@ -302,7 +302,7 @@ class KlingProvider:
     def _signature(self, task_id: str) -> str:
         secret = self.config.callback_secret
         key = secret.get_secret_value().encode() if secret is not None else b""
-        return hmac.new(key, task_id.encode(), hashlib.sha256).hexdigest()[:32]
+        return hmac.new(key, task_id.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:32]
 
     def hook_path(self, task_id: str) -> str:
         """The path of Kling's callback for one task, signed so only Kling (who was told it) can hint it."""
@@ -311,7 +311,10 @@ class KlingProvider:
     def verify_hook(self, task_id: str, signature: str) -> bool:
         if self.config.callback_secret is None:
             return False
-        return hmac.compare_digest(self._signature(task_id), signature)
+        # Bytes, not str: compare_digest raises TypeError on a str with any non-ASCII character, and the signature
+        # is whatever a stranger put in the URL.
+        given = signature.encode("utf-8", "surrogatepass")
+        return hmac.compare_digest(self._signature(task_id).encode("ascii"), given)
 
     # --- delete and close ------------------------------------------------------------------------------------
 
