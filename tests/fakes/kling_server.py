@@ -278,6 +278,7 @@ class _Script:
     answers: dict[str, deque[_Answer]] = field(default_factory=lambda: defaultdict(deque))
     stalls: dict[str, deque[float]] = field(default_factory=lambda: defaultdict(deque))
     drops: int = 0
+    lost_deletes: deque[int | None] = field(default_factory=deque)
     failures: deque[str] = field(default_factory=deque)
     element_ids: deque[int] = field(default_factory=deque)
 
@@ -365,7 +366,7 @@ def _query_int(query: Mapping[str, list[str]], name: str, default: int, low: int
 
 
 _CONTROL_ACTIONS = frozenset(
-    {"queue_error", "queue_raw", "stall", "drop_next_create", "fail_next_task", "queue_element_ids"}
+    {"queue_error", "queue_raw", "stall", "drop_next_create", "lose_next_delete", "fail_next_task", "queue_element_ids"}
     | {"set_status", "set_schedule", "reset", "state"}
 )
 _STEPS = {"submitted": 0, "processing": 1, "succeed": 2, "failed": 2}
@@ -476,6 +477,12 @@ class FakeKling:
         """The next accepted creates are stored, then the connection is closed without an answer."""
         with self._lock:
             self._script.drops += times
+
+    def lose_next_delete(self, http_status: int | None = None, times: int = 1) -> None:
+        """The next deletes of a live element happen, then their answer is lost: the connection is closed
+        (``http_status`` None) or Kling answers that HTTP status with an internal error (5000) all the same."""
+        with self._lock:
+            self._script.lost_deletes.extend([http_status] * times)
 
     def fail_next_task(self, message: str = "Content security policy triggered", times: int = 1) -> None:
         """The next created tasks end ``failed`` with ``message`` as task_status_msg."""
@@ -663,16 +670,21 @@ class FakeKling:
         self._enqueue(notes)
         return _Answer(200, envelope(0, "SUCCEED", data))
 
-    def _delete(self, body: dict[str, Any]) -> _Answer:
+    def _delete(self, body: dict[str, Any]) -> _Answer | None:
         element_id = _int_or_none(body.get("element_id"))
         if element_id is None:
             return error_answer(1201, "element_id must be an integer or a decimal string")
         with self._lock:
             known = any(t.status == "succeed" and t.element_id == element_id for t in self._tasks)
-            if not known or element_id in self._deleted:
+            if not known:
                 return error_answer(1203, "element not found")
+            if element_id in self._deleted:  # as Kling answers a repeated delete (seen live): 400 and 1201
+                return error_answer(1201, f"Element already be deleted for id: {element_id}")
             self._deleted.add(element_id)
-        return _Answer(200, envelope(0, "SUCCEED", {}))
+            lost = self._script.lost_deletes.popleft() if self._script.lost_deletes else 0
+        if lost is None:
+            return None
+        return error_answer(5000, http_status=lost) if lost else _Answer(200, envelope(0, "SUCCEED", {}))
 
     # -- internals -------------------------------------------------------------------------------------
 

@@ -11,12 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
+import uvicorn
+
 from fakes.kling_server import FakeKling
 from reelgate.auth import hash_key, key_prefix, new_api_key
 from reelgate.callbacks import new_secret
 from reelgate.config import Settings
 from reelgate.domain import TaskRecord
-from reelgate.runtime import Runtime, build_runtime
+from reelgate.runtime import Runtime, build_app, build_runtime
 from reelgate.service import Submission
 from reelgate.store.accounts import KeyOwner
 
@@ -114,3 +117,29 @@ async def until(check: Any, timeout: float = 5.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         await asyncio.sleep(0.02)
+
+
+@contextlib.asynccontextmanager
+async def serve_app(settings: Settings, port: int, **parts: bool) -> AsyncIterator[tuple[httpx.AsyncClient, Runtime]]:
+    """The whole app behind a real uvicorn on 127.0.0.1:``port``, and a client for it."""
+    app, rt = build_app(settings, **parts)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        assert not serving.done(), "the server stopped while starting"
+        await asyncio.sleep(0.01)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            yield client, rt
+    finally:
+        server.should_exit = True
+        await serving
+
+
+async def api_key(rt: Runtime, credits: int = 10) -> dict[str, str]:
+    """The Authorization header of a new key of a funded account."""
+    account = await rt.store.accounts.ensure_account("tenant", None, new_secret())
+    await rt.store.accounts.grant(account, credits * PRICE, "test")
+    key = new_api_key()
+    await rt.store.accounts.add_key(account, hash_key(key), key_prefix(key), "test")
+    return {"Authorization": f"Bearer {key}"}

@@ -3,19 +3,17 @@ contract's 404, never 500, and a correctly signed hint still moves its task's po
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from fakes.kling_server import FakeKling
-from kling.harness import channel, settings_for, write_config
+from kling.harness import channel, serve_app, settings_for, write_config
 from procs import free_port
 from reelgate.providers.kling import HOOK_PATH, KlingProvider
-from reelgate.runtime import Runtime, build_app
+from reelgate.runtime import Runtime
 
 TASK = "task-unified-1700000000-0abcdefg"
 
@@ -25,17 +23,8 @@ async def served(tmp_path: Path, db_url: str, fake: FakeKling) -> AsyncIterator[
     port = free_port()
     config = write_config(tmp_path / "kling.json", [channel("main", fake)],
                           callback_base_url=f"http://127.0.0.1:{port}", callback_secret="s" * 32)  # fmt: skip
-    app, rt = build_app(settings_for(tmp_path, db_url, config), worker=False, dispatcher=False)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
-    serving = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
-            yield client, rt
-    finally:
-        server.should_exit = True
-        await serving
+    async with serve_app(settings_for(tmp_path, db_url, config), port, worker=False, dispatcher=False) as served:
+        yield served
 
 
 HOSTILE = [

@@ -30,6 +30,8 @@ POLICY_CODES = frozenset({1300, 1301})
 RETRYABLE_CODES = frozenset({1302, 1303, 5000, 5001, 5002})
 KNOWN_CODES = AUTH_CODES | ACCOUNT_CODES | BAD_PARAM_CODES | POLICY_CODES | RETRYABLE_CODES | {1202, 1203, 1304}
 
+_ALREADY_DELETED = re.compile(r"\balready\s+(?:been\s+|be\s+)?deleted\b", re.IGNORECASE)
+
 TaskState = Literal["pending", "processing", "completed", "failed", "unknown"]
 
 
@@ -442,7 +444,7 @@ class KlingClient:
         return [parse_task(item, response) for item in data]
 
     async def delete_element(self, element_id: int) -> None:
-        """Delete an element; an unknown (e.g. already deleted) element counts as deleted.
+        """Delete an element; an unknown or already deleted element counts as deleted.
 
         The id is sent as a decimal string so no JSON parser on the way can round it through a float.
         """
@@ -450,5 +452,8 @@ class KlingClient:
         try:
             unwrap(response)
         except KlingError as exc:
-            if not exc.is_not_found:
+            # Kling answers a repeated delete with HTTP 400, code 1201 "Element already be deleted for id: ..."
+            # (seen live): after a delete whose answer was lost, that is the only proof the element is gone.
+            gone = exc.code == 1201 and _ALREADY_DELETED.search(exc.message) is not None
+            if not (exc.is_not_found or gone):
                 raise
