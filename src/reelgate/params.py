@@ -7,6 +7,7 @@ import binascii
 import re
 from typing import Annotated, Any, Literal
 
+import regex
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import ErrorDetails
 
@@ -23,6 +24,51 @@ TAG_IDS = {
 }
 _DATA_URI_RE = re.compile(r"data:(image|video)/[a-zA-Z0-9.+-]+;base64,", re.IGNORECASE)
 _B64_RE = re.compile(r"[A-Za-z0-9+/=_\-\s]+")
+
+
+# Free text (names, descriptions, ids) is counted and checked as a reader sees it: in extended grapheme clusters
+# (UAX #29, regex's \X), so a family emoji of 7 code points is one character. Refused: control characters and line
+# breaks; bidirectional embeddings, overrides and isolates (they reorder what a reader sees); every other format
+# character but the zero-width joiner and non-joiner (emoji and several scripts need them) and the tag characters
+# of an emoji flag (anywhere else they carry hidden ASCII); and text with nothing visible left.
+_GRAPHEME = regex.compile(r"\X")
+_CONTROL = regex.compile(r"[\p{Cc}\p{Zl}\p{Zp}]")
+_BIDI = regex.compile(r"[\u202A-\u202E\u2066-\u2069]")
+_FORMAT = regex.compile(r"[\p{Cf}--[\u200C\u200D\U000E0020-\U000E007F]]", regex.V1)
+_FLAG_TAGS = regex.compile(r"\U0001F3F4[\U000E0020-\U000E007E]+\U000E007F")
+_TAG = regex.compile(r"[\U000E0020-\U000E007F]")
+_INVISIBLE = regex.compile(r"[\p{White_Space}\p{Default_Ignorable_Code_Point}\u2800]+")
+CODE_POINTS_PER_CHARACTER = 10  # bounds a "character" of stacked combining marks: 20 of them is not 20 MB
+
+
+def _hidden(value: str) -> str | None:
+    for pattern, what in ((_CONTROL, "control characters or line breaks"),
+                          (_BIDI, "bidirectional override, embedding or isolate characters"),
+                          (_FORMAT, "invisible format characters")):  # fmt: skip
+        found = pattern.search(value)
+        if found is not None:
+            return f"must not contain {what} (found U+{ord(found.group()):04X})"
+    stray = _TAG.search(_FLAG_TAGS.sub("", value))
+    if stray is not None:
+        return f"must not contain tag characters outside an emoji flag (found U+{ord(stray.group()):04X})"
+    return None
+
+
+def free_text(value: str, limit: int, info: ValidationInfo) -> str:
+    """Trimmed ``value`` if it is 1..``limit`` characters a person can see; ValueError naming the rule if not."""
+    value = value.strip()
+    if info.context == INTERNAL:
+        return value  # stored params passed these rules when submitted; rules added later must not strand them
+    if len(value) > limit * CODE_POINTS_PER_CHARACTER:
+        raise ValueError(f"must be 1-{limit} characters (and at most {limit * CODE_POINTS_PER_CHARACTER} code points)")
+    problem = _hidden(value)
+    if problem is not None:
+        raise ValueError(problem)
+    if value and not _INVISIBLE.sub("", value):
+        raise ValueError("must contain a visible character, not only spaces or invisible characters")
+    if not 1 <= len(_GRAPHEME.findall(value)) <= limit:
+        raise ValueError(f"must be 1-{limit} characters")
+    return value
 
 
 def is_url(value: str) -> bool:
@@ -112,24 +158,23 @@ class CustomElementParams(_Strict):
     reference_type: Literal["image_refer", "video_refer"]
     element_image_list: ImageList | None = None
     element_video_list: VideoList | None = None
-    element_voice_id: Annotated[str, Field(max_length=64)] | None = None
+    element_voice_id: str | None = None
     tag_list: list[Tag] | None = None
 
     @field_validator("element_name")
     @classmethod
-    def _name(cls, v: str) -> str:
-        v = v.strip()
-        if not 1 <= len(v) <= 20:
-            raise ValueError("must be 1-20 characters")
-        return v
+    def _name(cls, v: str, info: ValidationInfo) -> str:
+        return free_text(v, 20, info)
 
     @field_validator("element_description")
     @classmethod
-    def _description(cls, v: str) -> str:
-        v = v.strip()
-        if not 1 <= len(v) <= 100:
-            raise ValueError("must be 1-100 characters")
-        return v
+    def _description(cls, v: str, info: ValidationInfo) -> str:
+        return free_text(v, 100, info)
+
+    @field_validator("element_voice_id")
+    @classmethod
+    def _voice(cls, v: str | None, info: ValidationInfo) -> str | None:
+        return None if v is None else free_text(v, 64, info)
 
     @field_validator("tag_list")
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
@@ -30,6 +31,7 @@ def _set(body: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
 
 
 _DELETE = object()
+FAMILY = "\U0001f468\u200d\U0001f469\u200d\U0001f467\u200d\U0001f466"  # one character, 7 code points
 BASE = image_body(URL, SIDE)
 CASES = [
     ("element_name", _DELETE, "model_params.element_name"),
@@ -55,6 +57,20 @@ CASES = [
     ("tag_list", [{"tag_id": "o_109"}], "model_params.tag_list[0].tag_id"),
     ("tag_list", [{"tag_id": "o_101"}, {"tag_id": "o_101"}], "model_params.tag_list"),
     ("tag_list", "o_101", "model_params.tag_list"),
+    # Free text is what a person sees: no control, bidi-override or hidden format characters, something visible.
+    ("element_name", "\x00", "model_params.element_name"),
+    ("element_name", "\u200b", "model_params.element_name"),
+    ("element_name", "evil\u202egpj.exe", "model_params.element_name"),
+    ("element_name", "two\nlines", "model_params.element_name"),
+    ("element_name", "\u3164\u3164", "model_params.element_name"),
+    ("element_name", FAMILY * 21, "model_params.element_name"),
+    ("element_name", "a" + "\u0301" * 300, "model_params.element_name"),
+    ("element_description", "a\u2066b\u2069", "model_params.element_description"),
+    ("element_description", "bell\x07", "model_params.element_description"),
+    ("element_description", "\ufeff", "model_params.element_description"),
+    ("element_description", "e\u0301" * 101, "model_params.element_description"),
+    ("element_voice_id", "voice\u200b", "model_params.element_voice_id"),
+    ("element_voice_id", "\u2800", "model_params.element_voice_id"),
 ]  # fmt: skip
 
 
@@ -153,3 +169,23 @@ async def test_base64_media_is_checked_at_submit(api: Api) -> None:
     r = await api.submit(key, image_body(dup, dup))
     assert r.json()["error"]["param"] == "model_params.element_image_list.refer_images[0].image_url"
     assert "near-duplicate" in r.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "stored"),
+    [
+        ("element_name", f" {FAMILY * 3} ", FAMILY * 3),  # 21 code points, 3 characters
+        ("element_name", "\U0001f1ef\U0001f1f5" * 20, "\U0001f1ef\U0001f1f5" * 20),  # 20 flags
+        ("element_name", "e\u0301" * 20, "e\u0301" * 20),  # 20 decomposed accented letters
+        ("element_name", "\u0645\u0644\u06a9\u200c\u0632\u0627\u062f\u0647", "\u0645\u0644\u06a9\u200c\u0632\u0627\u062f\u0647"),
+        ("element_name", "\U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f", "\U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f"),
+        ("element_description", "\u0915\u094d\u0937" * 100, "\u0915\u094d\u0937" * 100),  # 100 conjuncts
+    ],
+)  # fmt: skip
+async def test_free_text_counts_what_a_person_sees(api: Api, field: str, value: str, stored: str) -> None:
+    loopback = image_body("http://127.0.0.1:9/front.jpg", "http://127.0.0.1:9/side.jpg", **{field: value})
+    r = await api.submit(await api.key(), loopback)
+    assert r.status_code == 200, r.text
+    sql, task_id = "SELECT params FROM tasks WHERE id = :id", r.json()["id"]
+    row = await api.rt.store.db.read(lambda c: c.one(sql, {"id": task_id}))
+    assert row is not None and json.loads(row["params"])[field] == stored

@@ -162,3 +162,51 @@ def test_arbitrary_query_strings_never_answer_5xx(live: Live, route: str, pairs:
     if response.status_code == 400:
         error = _assert_contract_error(response, 400)
         assert error["param"] in ("limit", "after", "status", "model"), error
+
+
+# --- free text: what a person sees is what is counted, and what a person cannot see is refused -----------------
+
+
+def _name_body(name: str, **extra: Any) -> dict[str, Any]:
+    # Loopback URLs on a closed port: a refused body is never fetched, an accepted one fails fast and is refunded.
+    return image_body("http://127.0.0.1:9/front.jpg", "http://127.0.0.1:9/side.jpg", element_name=name, **extra)
+
+
+HIDDEN_NAMES = [
+    "\x00",  # NUL only
+    "\u200b",  # a lone zero-width space
+    "evil\u202egpj.exe",  # right-to-left override
+    "a\u2066b\u2069",  # isolates
+    "line\nbreak",
+    "tab\there",
+    "\u3164\u3164",  # Hangul fillers: look like nothing
+    "\ufe0f\u200d",  # a variation selector and a joiner alone
+    "x\U000e0041\U000e0042",  # tag characters smuggling hidden ASCII
+    "bell\x07",
+    "del\x7f",
+    "c1\x85next",  # NEL inside (at either end it is trimmed, as whitespace)
+]
+
+
+@pytest.mark.parametrize("name", HIDDEN_NAMES)
+def test_names_with_hidden_characters_are_refused(live: Live, name: str) -> None:
+    error = _assert_contract_error(live.client.post("/v1/videos/generations", json=_name_body(name)), 400,
+                                   "model_params.element_name")  # fmt: skip
+    assert error["code"] == "invalid_parameter"
+
+
+def test_names_count_what_a_person_sees(live: Live) -> None:
+    family = _completed_task(live.client, image_body(b64_jpeg(3), b64_jpeg(4), element_name=f" {FAMILY * 3} "))
+    assert family["result_data"]["element_name"] == FAMILY * 3  # 21 code points, 3 characters, trimmed
+    element = live.client.get(f"/v1/elements/{family['result_data']['element_id']}").json()
+    assert element["element_name"] == FAMILY * 3
+    flags = "\U0001f1ef\U0001f1f5" * 20  # 20 flags, 40 code points
+    assert live.client.post("/v1/videos/generations", json=_name_body(flags)).status_code == 200
+    too_long = _assert_contract_error(live.client.post("/v1/videos/generations", json=_name_body("e\u0301" * 21)),
+                                      400, "model_params.element_name")  # fmt: skip
+    assert "1-20 characters" in too_long["message"]
+    description = "\u0915\u094d\u0937" * 100  # 100 Devanagari conjuncts, 300 code points
+    ok = live.client.post("/v1/videos/generations", json=_name_body("Kṣa", element_description=description))
+    assert ok.status_code == 200, ok.text
+    refused = live.client.post("/v1/videos/generations", json=_name_body("ok", element_description="a\u202eb"))
+    _assert_contract_error(refused, 400, "model_params.element_description")
