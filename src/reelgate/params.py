@@ -88,6 +88,9 @@ def _media_source(value: str, kind: Literal["image", "video"], info: ValidationI
     if is_url(value):
         if len(value) > MAX_URL_LENGTH:
             raise ValueError(f"must be at most {MAX_URL_LENGTH} characters")
+        # The fetch refuses these too (netguard), but only once a task holds the caller's credits: say so at submit.
+        if info.context != INTERNAL and any(c.isspace() or not c.isprintable() or c == "\\" for c in value):
+            raise ValueError("must not contain spaces, control characters or backslashes")
         return value
     match = _DATA_URI_RE.match(value)
     if value[:5].lower() == "data:" and (match is None or match.group(1).lower() != kind):

@@ -71,6 +71,9 @@ CASES = [
     ("element_description", "e\u0301" * 101, "model_params.element_description"),
     ("element_voice_id", "voice\u200b", "model_params.element_voice_id"),
     ("element_voice_id", "\u2800", "model_params.element_voice_id"),
+    ("element_image_list.frontal_image", "https://e.com/a\x00b.jpg", "model_params.element_image_list.frontal_image"),
+    ("element_image_list.refer_images.0.image_url", "https://e.com/\u202egpj.jpg", "model_params.element_image_list.refer_images[0].image_url"),
+    ("element_image_list.frontal_image", "https://e.com/a b.jpg", "model_params.element_image_list.frontal_image"),
 ]  # fmt: skip
 
 
