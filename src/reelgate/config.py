@@ -49,6 +49,12 @@ def _providers(raw: str) -> dict[str, str]:
     return out
 
 
+def _metrics_token(raw: str) -> str:
+    if raw and (len(raw) < 16 or not all("!" <= ch <= "~" for ch in raw)):
+        raise ConfigError("REELGATE_METRICS_TOKEN must be at least 16 visible ASCII characters (no spaces)")
+    return raw
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("reelgate-data")
@@ -79,6 +85,7 @@ class Settings:
     log_level: str = "INFO"
     log_json: bool = True
     secret_key: str = field(default="", repr=False)
+    metrics_token: str = field(default="", repr=False)  # when set, /metrics needs "Authorization: Bearer <it>"
 
     @property
     def resolved_database_url(self) -> str:
@@ -127,4 +134,5 @@ class Settings:
             log_level=env.get("REELGATE_LOG_LEVEL", d.log_level).upper(),
             log_json=_bool(env, "REELGATE_LOG_JSON", True),
             secret_key=env.get("REELGATE_SECRET_KEY", ""),
+            metrics_token=_metrics_token(env.get("REELGATE_METRICS_TOKEN", "")),
         )

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+log = logging.getLogger("reelgate.metrics")
+QUEUE_STATS_MAX_AGE = 5.0  # seconds the queue gauges may be old: at most one database read per this, per process
+QueueReader = Callable[[float], Awaitable[tuple[int, float]]]  # now -> (tasks due, age of the oldest due)
 
 _FAST = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 _SLOW = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
@@ -56,3 +65,37 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class QueueGauges:
+    """``reelgate_queue_depth`` and ``reelgate_queue_oldest_due_seconds`` read from the database at most once per
+    ``QUEUE_STATS_MAX_AGE`` however often ``/metrics`` is scraped: concurrent scrapes share one read, and a scrape
+    flood costs no ``COUNT`` per request. Between reads the oldest task's age grows with the clock."""
+
+    def __init__(self, metrics: Metrics, read: QueueReader) -> None:
+        self._metrics = metrics
+        self._read = read
+        self._tried_at = -float("inf")  # time.monotonic() of the last read, whatever its outcome
+        self._read_at = 0.0  # ... and of the last one that answered: the age below is as of then
+        self._depth, self._age = 0, 0.0
+        self._reading: asyncio.Future[None] | None = None
+
+    async def update(self) -> None:
+        """Set both gauges, reading the database first when the last read is older than the limit."""
+        if self._reading is None and time.monotonic() - self._tried_at >= QUEUE_STATS_MAX_AGE:
+            self._reading = asyncio.ensure_future(self._read_once())
+        if self._reading is not None:
+            await asyncio.shield(self._reading)  # a scrape that goes away does not cancel the others' read
+        age = self._age + (time.monotonic() - self._read_at) if self._depth else 0.0
+        self._metrics.queue_depth.set(self._depth)
+        self._metrics.oldest_due.set(age)
+
+    async def _read_once(self) -> None:
+        try:
+            self._depth, self._age = await self._read(time.time())
+            self._read_at = time.monotonic()
+        except Exception as exc:  # the page still answers with what this process knows; tried again after the limit
+            log.warning("queue stats unavailable", extra={"error": type(exc).__name__})
+        finally:
+            self._tried_at = time.monotonic()
+            self._reading = None

@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
-import time
+import hmac
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from reelgate.api.context import ApiContext
-from reelgate.api.http import JSON, guarded
+from reelgate.api.http import JSON, error_response, guarded
 from reelgate.api.openapi import DOCS_HTML, openapi_document
 from reelgate.api.tasks import _owner
-from reelgate.errors import ServiceUnavailable, StoreUnavailable
+from reelgate.errors import AuthenticationFailed, ServiceUnavailable, StoreUnavailable
+from reelgate.metrics import QueueGauges
+
+
+def _bearer_matches(request: Request, token: bytes) -> bool:
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    # Compared as bytes (latin-1 gives back the header's own bytes): compare_digest refuses non-ASCII str.
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode("latin-1"), token)
 
 
 def routes(ctx: ApiContext) -> list[Route]:
     service, metrics = ctx.service, ctx.metrics
     document = openapi_document(service.catalog)
+    queue = QueueGauges(metrics, service.store.tasks.queue_stats)
+    metrics_token = service.settings.metrics_token.encode()
 
     async def healthz(request: Request) -> Response:
         return JSON({"status": "ok"})
@@ -42,12 +51,11 @@ def routes(ctx: ApiContext) -> list[Route]:
         return JSON({"object": "list", "data": data})
 
     async def metrics_page(request: Request) -> Response:
-        try:
-            depth, oldest = await service.store.tasks.queue_stats(time.time())
-            metrics.queue_depth.set(depth)
-            metrics.oldest_due.set(oldest)
-        except StoreUnavailable:
-            pass  # the page still answers with what this process knows
+        if metrics_token and not _bearer_matches(request, metrics_token):
+            return error_response(AuthenticationFailed(
+                "/metrics needs Authorization: Bearer <REELGATE_METRICS_TOKEN>", code="invalid_metrics_token",
+                headers={"WWW-Authenticate": 'Bearer realm="metrics"'}))  # fmt: skip
+        await queue.update()
         return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     async def openapi(request: Request) -> Response:
