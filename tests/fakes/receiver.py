@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 import threading
 import time
@@ -11,6 +12,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 
 import orjson
+
+# Hostile answers a script may name besides a status or a stall.
+ENDLESS = "endless"  # 200 OK, then a chunked body that never ends (until the client hangs up)
+TRICKLE_HEAD = "trickle-head"  # the status line and headers one byte every 0.1 s, so the head never completes in time
+TRICKLE_BODY = "trickle-body"  # 200 OK at once, then a body of one byte every 0.1 s, for ever
+Answer = int | float | str
+_CHUNK = b"x" * 65536
 
 
 @dataclass(frozen=True)
@@ -24,6 +32,7 @@ class Received:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
+    request_queue_size = 1024  # an attacker's hundreds of parallel deliveries all connect at once
 
     def __init__(self, owner: Receiver) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
@@ -38,6 +47,14 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length)
         owner = self.server.owner
         answer = owner.record(Received(time.time(), self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+        with contextlib.suppress(OSError):  # the client hung up first (its deadline passed): nothing to answer
+            self._answer(answer)
+
+    def _answer(self, answer: Answer) -> None:
+        owner = self.server.owner
+        if isinstance(answer, str):
+            self._hostile(answer)
+            return
         if isinstance(answer, float):
             owner.stop.wait(answer)
             answer = 200
@@ -48,16 +65,45 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(b"ok")
 
+    def _hostile(self, kind: str) -> None:
+        self.close_connection = True
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
+        sent = 0
+        try:
+            if kind == TRICKLE_HEAD:
+                for byte in head:
+                    if self.server.owner.stop.wait(0.1):
+                        return
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                return
+            self.wfile.write(head)
+            while not self.server.owner.stop.is_set():
+                if kind == ENDLESS:
+                    self.wfile.write(b"10000\r\n" + _CHUNK + b"\r\n")
+                    sent += len(_CHUNK)
+                else:
+                    self.wfile.write(b"1\r\nx\r\n")
+                    self.wfile.flush()
+                    sent += 1
+                    self.server.owner.stop.wait(0.1)
+        finally:
+            self.server.owner.streamed.append(sent)
+
     def log_message(self, format: str, *args: object) -> None:
         return None
 
 
 class Receiver:
-    """``script`` lists answers for successive requests: an HTTP status, or a float = seconds to stall first."""
+    """``script`` lists answers for successive requests: an HTTP status, a float = seconds to stall first, or one of
+    ENDLESS, TRICKLE_HEAD, TRICKLE_BODY; ``default`` answers every request after the script."""
 
-    def __init__(self, script: list[int | float] | None = None, ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(self, script: list[Answer] | None = None, ssl_context: ssl.SSLContext | None = None, *,
+                 default: Answer = 200) -> None:  # fmt: skip
         self.script = list(script or [])
+        self.default = default
         self.received: list[Received] = []
+        self.streamed: list[int] = []  # body bytes sent by each ENDLESS or TRICKLE_BODY answer before the hang-up
         self.stop = threading.Event()
         self._lock = threading.Lock()
         self._server = _Server(self)
@@ -66,10 +112,10 @@ class Receiver:
         self.scheme = "https" if ssl_context else "http"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
-    def record(self, item: Received) -> int | float:
+    def record(self, item: Received) -> Answer:
         with self._lock:
             self.received.append(item)
-            return self.script.pop(0) if self.script else 200
+            return self.script.pop(0) if self.script else self.default
 
     def url(self, path: str = "/hook", host: str = "127.0.0.1") -> str:
         return f"{self.scheme}://{host}:{self._server.server_address[1]}{path}"
