@@ -1,11 +1,14 @@
-"""The callback dispatcher: claims due deliveries, POSTs them signed to a checked, pinned address, retries 1/2/4 s."""
+"""The callback dispatcher: claims due deliveries, POSTs them signed to a checked, pinned address under one hard
+deadline, and retries 1/2/4 s."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import ssl
 import time
+from dataclasses import dataclass
 from typing import Literal
 
 import httpx
@@ -22,6 +25,10 @@ from reelgate.store.sql import Store
 
 log = logging.getLogger("reelgate.dispatcher")
 
+# What is read of a receiver's reply: enough for the operator log; the status line alone decides the outcome.
+REPLY_EXCERPT_BYTES = 4096
+LOGGED_REPLY_CHARS = 300
+
 
 def callback_client(settings: Settings, resolver: netguard.Resolver | None = None) -> httpx.AsyncClient:
     verify: ssl.SSLContext | bool = True
@@ -31,6 +38,13 @@ def callback_client(settings: Settings, resolver: netguard.Resolver | None = Non
                                            verify=verify, connect_timeout=settings.callback_timeout)  # fmt: skip
     return httpx.AsyncClient(transport=transport, follow_redirects=False, timeout=settings.callback_timeout,
                              headers={"user-agent": "reelgate-webhooks/1"})  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Reply:
+    status_code: int | None
+    error: str | None  # shown to the tenant in the delivery log: generic, never our addresses or resolver's words
+    detail: str | None = None  # for the operator log only
 
 
 class Dispatcher:
@@ -114,43 +128,115 @@ class Dispatcher:
         secret = await self.store.accounts.webhook_secret(due.account_id)
         started = time.time()
         headers = signed_headers(secret, due.id, int(started), body)
-        status_code, error = await self._post(due.url, body, headers)
+        reply = await self._post(due.url, body, headers)
         latency = (time.time() - started) * 1000
         number = due.attempts + 1
-        outcome: Literal["delivered", "retry", "dead"] = "delivered" if error is None else "retry"
+        outcome: Literal["delivered", "retry", "dead"] = "delivered"
         next_attempt = None
-        if error is not None:
+        if reply.error is not None:
             delays = self.settings.callback_retry_delays
             if number > len(delays):
                 outcome = "dead"
             else:
+                outcome = "retry"
                 next_attempt = time.time() + delays[number - 1]
-        attempt = Attempt(due.id, number, started, latency, status_code, error, outcome, next_attempt)
+        attempt = Attempt(due.id, number, started, latency, reply.status_code, reply.error, outcome, next_attempt)
         await self.store.deliveries.record(attempt, self.name)
         if next_attempt is not None:
             # The run loop may have gone to sleep for up to 1 s while this attempt was in flight, before the retry
             # was stored: wake it to sleep until the retry instead (a record slow to commit made a 1 s retry 1.56 s).
             self.wake.set()
-        self._observe(outcome, task.id, number, status_code, error)
+        self._observe(outcome, task.id, number, reply)
         if outcome == "delivered" and self.metrics is not None:
             self.metrics.callback_latency.observe(time.time() - due.created)
 
-    async def _post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str | None]:
+    async def _post(self, url: str, body: bytes, headers: dict[str, str]) -> Reply:
+        """One attempt, resolve to last byte read, within ``callback_timeout``; the reply body is read for a few KiB
+        at most (a receiver answering 200 with an endless or trickling body must cost neither memory nor time)."""
+        status: int | None = None
+        excerpt = b""
+        failure: Exception | None = None
         try:
             async with asyncio.timeout(self.settings.callback_timeout):
-                response = await self.client.post(url, content=body, headers=headers)
+                async with self.client.stream("POST", url, content=body, headers=headers) as response:
+                    status = response.status_code
+                    excerpt = await _read_excerpt(response)
         except TimeoutError:
-            return None, f"timeout after {self.settings.callback_timeout:g} s"
-        except netguard.BlockedAddress as exc:
-            return None, f"refused: {exc}"
-        except httpx.HTTPError as exc:
-            return None, f"{type(exc).__name__}: {exc}"[:300]
-        if 200 <= response.status_code < 300:
-            return response.status_code, None
-        return response.status_code, f"HTTP {response.status_code}"
+            pass
+        except (netguard.BlockedAddress, httpx.HTTPError) as exc:
+            failure = exc
+        if status is None:
+            if failure is None:
+                return Reply(None, f"timeout after {self.settings.callback_timeout:g} s")
+            return Reply(None, public_reason(failure), _detail(failure))
+        # Past the status line, a body that is slow, endless or broken changes nothing: the receiver has answered.
+        if 200 <= status < 300:
+            return Reply(status, None)
+        return Reply(status, f"HTTP {status}", excerpt.decode("utf-8", "replace")[:LOGGED_REPLY_CHARS])
 
-    def _observe(self, outcome: str, task_id: str, number: int, code: int | None, error: str | None) -> None:
+    def _observe(self, outcome: str, task_id: str, number: int, reply: Reply) -> None:
         log.info("callback attempt", extra={"task_id": task_id, "attempt": number, "outcome": outcome,
-                                            "status_code": code, "error": error})  # fmt: skip
+                                            "status_code": reply.status_code, "error": reply.error,
+                                            "detail": reply.detail})  # fmt: skip
         if self.metrics is not None:
             self.metrics.callback_attempts.labels(outcome).inc()
+
+
+async def _read_excerpt(response: httpx.Response) -> bytes:
+    """At most REPLY_EXCERPT_BYTES of the body (raw: never decompressed); the rest is never read."""
+    excerpt = b""
+    async for chunk in response.aiter_raw():
+        excerpt += chunk
+        if len(excerpt) >= REPLY_EXCERPT_BYTES:
+            break  # closing the response without reading on drops the connection instead of draining it
+    return excerpt[:REPLY_EXCERPT_BYTES]
+
+
+def public_reason(exc: BaseException) -> str:
+    """The delivery log's reason for a failure before any answer: what the tenant can act on, in fixed words.
+
+    Resolver errors, resolved addresses and socket errno text describe our network and resolver, not the tenant's
+    URL (a name resolving to 10.0.0.7 would tell them what we can reach): those go to the operator log only.
+    """
+    if isinstance(exc, netguard.BlockedAddress):
+        if exc.address is None:
+            return "could not resolve the host"
+        return "refused: the host resolves to a non-public address"
+    if _caused_by(exc, socket.gaierror) is not None:
+        return "could not resolve the host"
+    cert = _caused_by(exc, ssl.SSLCertVerificationError)
+    if isinstance(cert, ssl.SSLCertVerificationError):
+        # OpenSSL's fixed vocabulary about the tenant's own certificate ("certificate has expired", ...).
+        return f"TLS error: certificate verify failed ({cert.verify_message})"
+    if _caused_by(exc, ssl.SSLError) is not None:
+        return "TLS error: the handshake failed"
+    if isinstance(exc, httpx.ConnectTimeout):
+        return "could not connect to the host: timed out"
+    if isinstance(exc, httpx.ConnectError):
+        return "could not connect to the host"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "the host closed the connection or sent an invalid HTTP response"
+    if isinstance(exc, httpx.TimeoutException):
+        return f"timeout: {type(exc).__name__}"
+    return "the connection failed"
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kind):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _detail(exc: BaseException) -> str:
+    """The whole cause chain, for the operator: resolver errors and addresses included."""
+    parts: list[str] = []
+    current: BaseException | None = exc
+    while current is not None and len(parts) < 5:
+        parts.append(f"{type(current).__name__}: {current}")
+        current = current.__cause__ or current.__context__
+    return " <- ".join(parts)[:1000]
