@@ -1,5 +1,5 @@
-"""The callback dispatcher: claims due deliveries, POSTs them signed to a checked, pinned address under one hard
-deadline, and retries 1/2/4 s."""
+"""The callback dispatcher: claims due deliveries fairly across accounts, POSTs them signed to a checked, pinned
+address under one hard deadline, and retries 1/2/4 s."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ log = logging.getLogger("reelgate.dispatcher")
 # What is read of a receiver's reply: enough for the operator log; the status line alone decides the outcome.
 REPLY_EXCERPT_BYTES = 4096
 LOGGED_REPLY_CHARS = 300
+DEFAULT_CONCURRENCY = 64  # attempts in flight per dispatcher; one account may hold callback_account_concurrency
 
 
 def callback_client(settings: Settings, resolver: netguard.Resolver | None = None) -> httpx.AsyncClient:
@@ -48,7 +49,9 @@ class Reply:
 
 
 class Dispatcher:
-    """Any number of dispatchers may share one database: a lease on each delivery prevents double sends."""
+    """Any number of dispatchers may share one database: a lease on each delivery prevents double sends, and the
+    claim keeps each account to ``callback_account_concurrency`` attempts in flight (exact on SQLite; on PostgreSQL
+    dispatchers claiming at the same instant may each fill it once, so at most that many times the cap)."""
 
     def __init__(
         self,
@@ -57,7 +60,7 @@ class Dispatcher:
         *,
         metrics: Metrics | None = None,
         resolver: netguard.Resolver | None = None,
-        concurrency: int = 32,
+        concurrency: int = DEFAULT_CONCURRENCY,
         name: str | None = None,
     ) -> None:
         self.settings = settings
@@ -65,6 +68,7 @@ class Dispatcher:
         self.metrics = metrics
         self.client = callback_client(settings, resolver)
         self.concurrency = concurrency
+        self.per_account = settings.callback_account_concurrency
         self.name = name or process_name("dispatcher")
         self.wake = asyncio.Event()
         self._running: set[asyncio.Task[None]] = set()
@@ -85,8 +89,10 @@ class Dispatcher:
 
     async def _idle_time(self) -> float:
         if len(self._running) >= self.concurrency:
-            return 0.05
-        due = await self.store.deliveries.next_due()
+            return 1.0  # an attempt that ends sets ``wake``
+        # Deliveries of an account at its cap are not due for us: the end of one of its attempts wakes us (ours) or
+        # the 1 s poll finds it (another dispatcher's). Counting them would spin this loop on claims that get nothing.
+        due = await self.store.deliveries.next_due(time.time(), self.per_account)
         return 1.0 if due is None else min(1.0, max(0.0, due - time.time()))
 
     async def _sleep(self, stop: asyncio.Event, seconds: float) -> None:
@@ -105,7 +111,8 @@ class Dispatcher:
         if free <= 0:
             return
         lease = self.settings.callback_timeout + 10
-        for due in await self.store.deliveries.claim(self.name, time.time(), lease, free):
+        claimed = await self.store.deliveries.claim(self.name, time.time(), lease, free, per_account=self.per_account)
+        for due in claimed:
             task = asyncio.create_task(self._deliver(due))
             self._running.add(task)
             task.add_done_callback(self._running.discard)
@@ -119,6 +126,9 @@ class Dispatcher:
         except Exception:
             log.exception("callback attempt crashed; lease will expire and it will be retried",
                           extra={"task_id": due.task_id})  # fmt: skip
+        finally:
+            # A slot is free, and this account may be under its cap again: claim now rather than at the next poll.
+            self.wake.set()
 
     async def _attempt(self, due: DueDelivery) -> None:
         task = await self.store.tasks.get(due.task_id)
@@ -142,10 +152,6 @@ class Dispatcher:
                 next_attempt = time.time() + delays[number - 1]
         attempt = Attempt(due.id, number, started, latency, reply.status_code, reply.error, outcome, next_attempt)
         await self.store.deliveries.record(attempt, self.name)
-        if next_attempt is not None:
-            # The run loop may have gone to sleep for up to 1 s while this attempt was in flight, before the retry
-            # was stored: wake it to sleep until the retry instead (a record slow to commit made a 1 s retry 1.56 s).
-            self.wake.set()
         self._observe(outcome, task.id, number, reply)
         if outcome == "delivered" and self.metrics is not None:
             self.metrics.callback_latency.observe(time.time() - due.created)

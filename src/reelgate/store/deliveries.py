@@ -31,25 +31,55 @@ class Attempt:
     next_attempt: float | None
 
 
+# Attempts in flight per account, across every dispatcher: a live lease is one.
+_BUSY = (
+    "SELECT account_id, COUNT(*) AS n FROM deliveries WHERE status = 'pending' AND lease_expires >= :now "
+    "GROUP BY account_id"
+)
+# Due deliveries in turns: every account's next free slot before any account's one after, oldest first within a
+# turn, and none past an account's cap. One slow tenant with hundreds due cannot queue ahead of another's first.
+_CANDIDATES = (
+    f"WITH busy AS ({_BUSY}), due AS (SELECT id, account_id, lease_owner, next_attempt, "
+    "ROW_NUMBER() OVER (PARTITION BY account_id ORDER BY next_attempt, id) AS turn FROM deliveries "
+    "WHERE status = 'pending' AND next_attempt <= :now AND (lease_expires IS NULL OR lease_expires < :now)) "
+    "SELECT due.id, due.lease_owner, due.turn + COALESCE(busy.n, 0) AS slot FROM due "
+    "LEFT JOIN busy ON busy.account_id = due.account_id WHERE due.turn + COALESCE(busy.n, 0) <= :cap "
+    "ORDER BY slot, due.next_attempt, due.id LIMIT :n"
+)
+_FREE = "status = 'pending' AND (lease_expires IS NULL OR lease_expires < :now)"
+_TAKE = (
+    "UPDATE deliveries SET lease_owner = :me, lease_expires = :exp WHERE {target} "
+    "RETURNING id, task_id, account_id, url, attempts, created"
+)
+_NEXT_DUE = (
+    f"WITH busy AS ({_BUSY}) SELECT MIN(CASE WHEN d.lease_expires >= :now THEN d.lease_expires "
+    "ELSE d.next_attempt END) AS t FROM deliveries d LEFT JOIN busy ON busy.account_id = d.account_id "
+    "WHERE d.status = 'pending' AND (d.lease_expires >= :now OR COALESCE(busy.n, 0) < :cap)"
+)
+
+
 class DeliveryStore:
+    """Claims are fair across accounts and capped per account. On SQLite the claim runs under the one write lock,
+    so the cap is exact across processes. On PostgreSQL candidates are chosen without locks and each is taken with
+    SKIP LOCKED: dispatchers claiming in the same instant may each fill an account's cap once (at most cap x
+    dispatchers in flight); the next claim sees every lease and adds none until the account is under its cap."""
+
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._lock = " FOR UPDATE SKIP LOCKED" if db.dialect == "postgresql" else ""
+        target = f"id = :id AND {_FREE}"
+        if db.dialect == "postgresql":
+            # Another dispatcher's claim not yet committed holds the row: skip it rather than wait on it.
+            target = f"id = (SELECT id FROM deliveries WHERE id = :id AND {_FREE} FOR UPDATE SKIP LOCKED)"
+        self._take = _TAKE.format(target=target)
 
-    async def claim(self, owner: str, now: float, lease: float, limit: int) -> list[DueDelivery]:
+    async def claim(self, owner: str, now: float, lease: float, limit: int, *, per_account: int) -> list[DueDelivery]:
+        """Up to ``limit`` due deliveries leased to ``owner``, no account above ``per_account`` leases in all."""
+
         async def work(c: Conn) -> list[DueDelivery]:
-            rows = await c.all(
-                "SELECT id, lease_owner FROM deliveries WHERE status = 'pending' AND next_attempt <= :now "
-                f"AND (lease_expires IS NULL OR lease_expires < :now) ORDER BY next_attempt LIMIT :n{self._lock}",
-                {"now": now, "n": limit},
-            )
+            rows = await c.all(_CANDIDATES, {"now": now, "n": limit, "cap": per_account})
             out = []
             for cand in rows:
-                row = await c.one(
-                    "UPDATE deliveries SET lease_owner = :me, lease_expires = :exp WHERE id = :id "
-                    "AND status = 'pending' RETURNING id, task_id, account_id, url, attempts, created",
-                    {"me": owner, "exp": now + lease, "id": cand["id"]},
-                )
+                row = await c.one(self._take, {"me": owner, "exp": now + lease, "id": cand["id"], "now": now})
                 if row is not None:
                     out.append(
                         DueDelivery(row["id"], row["task_id"], int(row["account_id"]), row["url"],
@@ -99,12 +129,10 @@ class DeliveryStore:
 
         return await self.db.read(work)
 
-    async def next_due(self) -> float | None:
-        row = await self.db.read(
-            lambda c: c.one(
-                "SELECT MIN(COALESCE(lease_expires, next_attempt)) AS t FROM deliveries WHERE status = 'pending'"
-            )
-        )
+    async def next_due(self, now: float, per_account: int) -> float | None:
+        """The earliest time a claim could take something: a due delivery of an account under its cap, or a lease
+        running out; deliveries of an account at its cap wait for one of its attempts to end."""
+        row = await self.db.read(lambda c: c.one(_NEXT_DUE, {"now": now, "cap": per_account}))
         return None if row is None or row["t"] is None else float(row["t"])
 
     async def counts(self) -> dict[str, int]:
