@@ -8,6 +8,7 @@ import logging
 import socket
 import ssl
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -39,6 +40,11 @@ def callback_client(settings: Settings, resolver: netguard.Resolver | None = Non
                                            verify=verify, connect_timeout=settings.callback_timeout)  # fmt: skip
     return httpx.AsyncClient(transport=transport, follow_redirects=False, timeout=settings.callback_timeout,
                              headers={"user-agent": "reelgate-webhooks/1"})  # fmt: skip
+
+
+def retry_at(delays: Sequence[float], attempt: int, failed_at: float) -> float | None:
+    """When to send again after attempt number ``attempt`` (from 1) failed at ``failed_at``; None after the last."""
+    return None if attempt > len(delays) else failed_at + delays[attempt - 1]
 
 
 @dataclass(frozen=True)
@@ -144,12 +150,8 @@ class Dispatcher:
         outcome: Literal["delivered", "retry", "dead"] = "delivered"
         next_attempt = None
         if reply.error is not None:
-            delays = self.settings.callback_retry_delays
-            if number > len(delays):
-                outcome = "dead"
-            else:
-                outcome = "retry"
-                next_attempt = time.time() + delays[number - 1]
+            next_attempt = retry_at(self.settings.callback_retry_delays, number, time.time())
+            outcome = "dead" if next_attempt is None else "retry"
         attempt = Attempt(due.id, number, started, latency, reply.status_code, reply.error, outcome, next_attempt)
         await self.store.deliveries.record(attempt, self.name)
         self._observe(outcome, task.id, number, reply)
