@@ -144,7 +144,16 @@ _VALUES = st.one_of(
     st.binary(max_size=48),
     st.text(max_size=48).map(lambda s: s.encode("utf-8")),
     st.integers(min_value=-(10**30), max_value=10**30).map(lambda n: str(n).encode()),
-    st.sampled_from([b"task-unified-1700000000-0000000", b"completed", b"kling-custom-element", b"\x00", b"1"]),
+    st.sampled_from(
+        [
+            b"task-unified-1700000000-00000000",
+            b"task-unified-1700000000-0000000",
+            b"completed",
+            b"kling-custom-element",
+            b"\x00",
+            b"1",
+        ]
+    ),
 )
 
 
