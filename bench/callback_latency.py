@@ -9,7 +9,8 @@ task submitted with ``callback_url`` pointing at a receiver in a separate proces
 - arrival: ``time.time()`` when the first bytes of the first request for that task reach the receiver.
 
 Also shown: the dispatcher's own view, ``delivery_attempts.started_at`` of attempt 1 minus ``finished_at``.
-Target (SQLite): p99 < 100 ms.
+Target: every task submitted completed (its status row, not only a callback: a failed task is called back too) and
+was called back; on SQLite also p99 < 100 ms, measured over the completed tasks only.
 
     .venv/bin/python bench/callback_latency.py --tasks 300 --rate 20
 """
@@ -224,6 +225,35 @@ def db_rows(rg: Reelgate, db: Db, sql: str) -> list[tuple[Any, ...]]:
         return [tuple(r) for r in conn.execute(sql).fetchall()]
 
 
+@dataclass
+class Observed:
+    """What one run left behind: the tasks submitted, their rows, and what the receiver saw."""
+
+    ids: list[str]
+    status_of: dict[str, str]  # every task's status, from its row
+    finished: dict[str, float]  # tasks.finished_at, the terminal commit
+    arrivals: dict[str, float]  # first callback bytes per task id, at the receiver
+    attempt_started: dict[str, float]  # delivery_attempts.started_at of attempt 1
+
+
+def judge(kind: str, seen: Observed) -> dict[str, Any]:
+    """Latency figures over the tasks that completed, and the verdict: every task submitted completed and was called
+    back (a failed task is called back too, so callbacks alone prove nothing), and on SQLite p99 under target."""
+    completed = [i for i in seen.ids if seen.status_of.get(i) == "completed"]
+    timed = [i for i in completed if i in seen.arrivals and i in seen.finished]
+    latency = [(seen.arrivals[i] - seen.finished[i]) * 1000 for i in timed]
+    dispatch = [(seen.attempt_started[i] - seen.finished[i]) * 1000 for i in timed if i in seen.attempt_started]
+    all_done = len(seen.ids) > 0 and len(completed) == len(timed) == len(seen.ids)
+    return {
+        "tasks": len(seen.ids), "completed": len(completed), "callbacks_received": len(latency),
+        "p50_ms": round(percentile(latency, 50), 2), "p90_ms": round(percentile(latency, 90), 2),
+        "p99_ms": round(percentile(latency, 99), 2), "max_ms": round(max(latency, default=float("nan")), 2),
+        "dispatch_p50_ms": round(percentile(dispatch, 50), 2), "dispatch_p99_ms": round(percentile(dispatch, 99), 2),
+        "target": f"all completed, p99 < {P99_TARGET_MS:g} ms" if kind == "sqlite" else "all completed",
+        "passed": all_done and (percentile(latency, 99) < P99_TARGET_MS if kind == "sqlite" else True),
+    }  # fmt: skip
+
+
 def measure(kind: str, tasks: int, rate: float) -> dict[str, Any]:
     front, side = mediagen.jpeg(480, 640, scene=31), mediagen.jpeg(480, 640, scene=32)
     with database(kind) as db, reelgate(db) as rg, Receiver() as rx, MediaServer() as media:
@@ -240,29 +270,20 @@ def measure(kind: str, tasks: int, rate: float) -> dict[str, Any]:
         received = rx.results()
         finished = dict(db_rows(rg, db, "SELECT id, finished_at FROM tasks WHERE finished_at IS NOT NULL"))
         statuses = dict(db_rows(rg, db, "SELECT status, COUNT(*) FROM tasks GROUP BY status"))
+        status_of = dict(db_rows(rg, db, "SELECT id, status FROM tasks"))
         started_rows = dict(db_rows(rg, db, "SELECT d.task_id, a.started_at FROM deliveries d JOIN "
                                             "delivery_attempts a ON a.delivery_id = d.id WHERE a.attempt = 1"))  # fmt: skip
-    arrivals = received["first"]
-    latency = [(arrivals[i] - finished[i]) * 1000 for i in ids if i in arrivals and i in finished]
-    dispatch = [(started_rows[i] - finished[i]) * 1000 for i in ids if i in started_rows and i in finished]
-    return {
-        "database": kind, "tasks": tasks, "rate_per_s": rate, "seconds": round(elapsed, 1),
-        "callbacks_received": len(latency), "receiver_seen_total": seen, "attempts": received["attempts"],
-        "statuses": statuses,
-        "p50_ms": round(percentile(latency, 50), 2), "p90_ms": round(percentile(latency, 90), 2),
-        "p99_ms": round(percentile(latency, 99), 2), "max_ms": round(max(latency, default=float("nan")), 2),
-        "dispatch_p50_ms": round(percentile(dispatch, 50), 2), "dispatch_p99_ms": round(percentile(dispatch, 99), 2),
-        "target": f"p99 < {P99_TARGET_MS:g} ms" if kind == "sqlite" else "-",
-        "passed": (percentile(latency, 99) < P99_TARGET_MS and len(latency) == tasks) if kind == "sqlite" else None,
-    }  # fmt: skip
+    figures = judge(kind, Observed(ids, status_of, finished, received["first"], started_rows))
+    return {"database": kind, "rate_per_s": rate, "seconds": round(elapsed, 1), "receiver_seen_total": seen,
+            "attempts": received["attempts"], "statuses": statuses, **figures}  # fmt: skip
 
 
 def render(rows: list[dict[str, Any]]) -> str:
-    headers = ["db", "tasks", "rate/s", "received", "p50 ms", "p90 ms", "p99 ms", "max ms", "attempt start p99 ms",
-               "target", "result"]  # fmt: skip
-    return table(headers, [[r["database"], r["tasks"], r["rate_per_s"], r["callbacks_received"], r["p50_ms"],
-                            r["p90_ms"], r["p99_ms"], r["max_ms"], r["dispatch_p99_ms"], r["target"],
-                            "-" if r["passed"] is None else "PASS" if r["passed"] else "FAIL"] for r in rows])  # fmt: skip
+    headers = ["db", "tasks", "rate/s", "completed", "received", "p50 ms", "p90 ms", "p99 ms", "max ms",
+               "attempt start p99 ms", "target", "result"]  # fmt: skip
+    return table(headers, [[r["database"], r["tasks"], r["rate_per_s"], r["completed"], r["callbacks_received"],
+                            r["p50_ms"], r["p90_ms"], r["p99_ms"], r["max_ms"], r["dispatch_p99_ms"], r["target"],
+                            "PASS" if r["passed"] else "FAIL"] for r in rows])  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -282,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
         print(render(rows[-1:]).splitlines()[-1], flush=True)
     print("\ncallback latency: terminal commit (tasks.finished_at) -> first callback bytes at the receiver")
     print(render(rows))
-    passed = all(r["passed"] for r in rows if r["passed"] is not None)
+    passed = all(r["passed"] for r in rows)
     return report_verdict("callback_latency", info, args, passed, rows)
 
 
