@@ -11,11 +11,11 @@ import orjson
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
+from reelgate.bodies import json_object
 from reelgate.errors import ApiError, InvalidRequest, RequestTooLarge, ServiceUnavailable, StoreUnavailable
 
 log = logging.getLogger("reelgate.api")
 Endpoint = Callable[[Request], Awaitable[Response]]
-MAX_JSON_DEPTH = 32
 
 
 class JSON(Response):
@@ -29,23 +29,8 @@ def error_response(exc: ApiError) -> Response:
     return JSON(exc.body(), status_code=exc.status, headers=exc.headers or None)
 
 
-def _depth(value: Any, limit: int) -> int:
-    stack = [(value, 1)]
-    deepest = 0
-    while stack:
-        node, level = stack.pop()
-        deepest = max(deepest, level)
-        if level > limit:
-            return level
-        if isinstance(node, dict):
-            stack.extend((v, level + 1) for v in node.values())
-        elif isinstance(node, list):
-            stack.extend((v, level + 1) for v in node)
-    return deepest
-
-
-async def read_json_object(request: Request, max_bytes: int) -> dict[str, Any]:
-    """The body as a JSON object, refused early when it is too big, too deep or not an object."""
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The body's bytes, refused early when it is too big."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
         raise RequestTooLarge(f"request body is larger than the {max_bytes} byte limit")
@@ -60,17 +45,12 @@ async def read_json_object(request: Request, max_bytes: int) -> dict[str, Any]:
     except ClientDisconnect:  # gone, or cut off by the body deadline: the answer goes nowhere, nothing to log
         raise InvalidRequest("the client closed the connection before its body arrived",
                              code="client_disconnected") from None  # fmt: skip
-    raw = b"".join(chunks)
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise InvalidRequest("request body is not valid JSON", code="invalid_json") from None
-    if not isinstance(body, dict):
-        raise InvalidRequest("request body must be a JSON object", code="invalid_json")
-    # Nesting needs an opening bracket per level: a body with few of them (every real one) skips the walk.
-    if raw.count(b"{") + raw.count(b"[") > MAX_JSON_DEPTH and _depth(body, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
-        raise InvalidRequest(f"request body is nested deeper than {MAX_JSON_DEPTH} levels", code="invalid_json")
-    return body
+    return b"".join(chunks)
+
+
+async def read_json_object(request: Request, max_bytes: int) -> dict[str, Any]:
+    """The body as a JSON object, refused early when it is too big, too deep or not an object."""
+    return json_object(await read_body(request, max_bytes))
 
 
 def guarded(endpoint: Endpoint) -> Endpoint:
