@@ -8,7 +8,7 @@ import os
 import asyncpg
 
 PG_BASE = os.environ.get("REELGATE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
-TABLES = "accounts, api_keys, ledger, tasks, idempotency, elements, deliveries, delivery_attempts, task_claims"
+TABLES = "accounts, api_keys, ledger, tasks, idempotency, elements, deliveries, delivery_attempts, task_claims, assets"
 
 
 async def pg_admin(sql: str) -> None:

@@ -11,6 +11,7 @@ from reelgate.store.deliveries import DeliveryStore
 from reelgate.store.elements import ElementStore
 from reelgate.store.engines import make_database
 from reelgate.store.tasks import TaskStore
+from reelgate.store.uploads import UploadStore
 
 
 class Store:
@@ -20,6 +21,7 @@ class Store:
         self.tasks = TaskStore(db)
         self.elements = ElementStore(db)
         self.deliveries = DeliveryStore(db)
+        self.uploads = UploadStore(db)
 
     @classmethod
     async def open(cls, url: str, *, pool_size: int = 10, box: SecretBox | None = None) -> Store:
