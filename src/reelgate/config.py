@@ -82,6 +82,8 @@ class Settings:
     redis_url: str = ""
     rate_limit_per_minute: int = 6000
     max_in_flight: int = 1000
+    media_processes: int = 0  # processes checking Base64 media (0: one per CPU this process may use)
+    uploads_per_account: int = 2  # Base64 submits one account may have being checked at once, per API process
     log_level: str = "INFO"
     log_json: bool = True
     secret_key: str = field(default="", repr=False)
@@ -131,6 +133,8 @@ class Settings:
             redis_url=env.get("REELGATE_REDIS_URL", ""),
             rate_limit_per_minute=int(_num(env, "REELGATE_RATE_LIMIT_PER_MINUTE", d.rate_limit_per_minute)),
             max_in_flight=int(_num(env, "REELGATE_MAX_IN_FLIGHT", d.max_in_flight)),
+            media_processes=int(_num(env, "REELGATE_MEDIA_PROCESSES", d.media_processes)),
+            uploads_per_account=max(1, int(_num(env, "REELGATE_UPLOADS_PER_ACCOUNT", d.uploads_per_account))),
             log_level=env.get("REELGATE_LOG_LEVEL", d.log_level).upper(),
             log_json=_bool(env, "REELGATE_LOG_JSON", True),
             secret_key=env.get("REELGATE_SECRET_KEY", ""),
