@@ -46,7 +46,7 @@ add_tests_to_path()
 
 from fakes import mediagen  # noqa: E402
 from fakes.media_server import MediaServer  # noqa: E402
-from reelgate.assets import AssetStore  # noqa: E402
+from reelgate.assets import AssetStore, new_name  # noqa: E402
 from reelgate.config import Settings  # noqa: E402
 from reelgate.media.fetch import FetchLimits, load_media, make_fetch_client  # noqa: E402
 from reelgate.media.images import inspect_image  # noqa: E402
@@ -172,11 +172,12 @@ class Floor:
             data = await load_media(url, field=fld, kind=kind, limits=self.limits[kind], client=self.client,
                                     allow_private=True)  # fmt: skip
             if kind == "image":
-                self.assets.put(data, inspect_image(data, field=fld, max_bytes=self.settings.image_max_bytes).ext)
+                ext = inspect_image(data, field=fld, max_bytes=self.settings.image_max_bytes).ext
+                self.assets.write(new_name(ext), data)
             else:
                 video = inspect_video(data, field=fld, max_bytes=self.settings.video_max_bytes)
-                self.assets.put(video.thumbnail_jpeg, "jpg")
-                self.assets.put(data, video.ext)
+                self.assets.write(new_name("jpg"), video.thumbnail_jpeg)
+                self.assets.write(new_name(video.ext), data)
         return time.perf_counter() - started
 
 

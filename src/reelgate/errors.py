@@ -84,6 +84,12 @@ class RequestTooLarge(ApiError):
     code = "request_too_large"
 
 
+class RangeNotSatisfiable(ApiError):
+    status = 416
+    type = "invalid_request_error"
+    code = "range_not_satisfiable"
+
+
 class RateLimited(ApiError):
     status = 429
     type = "rate_limit_error"

@@ -57,6 +57,7 @@ class Runtime:
         for provider in self.providers.values():
             with contextlib.suppress(Exception):
                 await provider.aclose()
+        await self.service.aclose()  # stops the media pool's processes, if any started
         await self.store.close()
 
 
@@ -78,7 +79,7 @@ def build_runtime(
 ) -> Runtime:
     """Wire every part from settings; nothing touches the network or the database until ``start``."""
     store = Store(make_database(settings.resolved_database_url), load_box(settings))
-    assets = AssetStore(settings.assets_dir)
+    assets = AssetStore(settings.assets_dir, store.uploads)  # every stored file registered to its task
     providers = build_providers(settings, assets)
     service = TaskService(settings, store, default_catalog(), assets, providers)
     metrics = Metrics()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -14,6 +12,7 @@ import orjson
 
 from reelgate import netguard
 from reelgate.assets import AssetStore
+from reelgate.bodies import body_hash, json_object
 from reelgate.catalog import ModelSpec
 from reelgate.config import Settings
 from reelgate.domain import FAILED, TASK_ID_PREFIX, TaskRecord, is_task_id, new_task_id, new_webhook_id
@@ -21,36 +20,49 @@ from reelgate.errors import (
     ApiError,
     Conflict,
     InvalidRequest,
-    MediaError,
     NotFound,
     PermissionDenied,
     ServiceUnavailable,
     UpstreamError,
 )
-from reelgate.media.inline import store_inline_media
-from reelgate.params import ParamProblem, is_url, media_items
+from reelgate.media.inline import (
+    ASSET_REF,
+    CheckedBody,
+    SubmitGate,
+    assign,
+    check_submission,
+    has_inline_media,
+    parse_params,
+)
+from reelgate.media.pool import MediaPool
 from reelgate.providers import Provider
 from reelgate.store.accounts import KeyOwner
 from reelgate.store.elements import ElementRecord
 from reelgate.store.sql import Store
 from reelgate.store.tasks import Finish, Idempotency, NewTask
+from reelgate.store.uploads import Precheck
 
 log = logging.getLogger("reelgate.service")
 MAX_LIST_LIMIT = 100
 MAX_IDEMPOTENCY_KEY = 255
 IDEMPOTENCY_KEEP = 48 * 3600.0
+LOOP_BODY_BYTES = 64 * 1024  # larger bodies (Base64 media) are parsed in the media pool, never on the event loop
+ASSET_GRACE = 3600.0  # files registered this recently may belong to a submit or a task run still under way
 
 
 @dataclass(frozen=True)
 class Submission:
-    body: dict[str, Any]
+    """A submit request. ``body`` is None for a large body, which only the media pool parses (from ``raw``)."""
+
+    body: dict[str, Any] | None
     owner: KeyOwner
     idempotency_key: str | None = None
+    raw: bytes | None = None
+    precheck: Precheck | None = None  # made before a large body was read (TaskService.precheck_upload)
 
-
-def _param_error(exc: ParamProblem) -> InvalidRequest:
-    details = [{"param": p, "message": m} for p, m in exc.problems]
-    return InvalidRequest(exc.problems[0][1], param=exc.problems[0][0], details=details if len(details) > 1 else None)
+    @classmethod
+    def received(cls, raw: bytes, owner: KeyOwner, key: str | None, precheck: Precheck | None = None) -> Submission:
+        return cls(json_object(raw) if len(raw) <= LOOP_BODY_BYTES else None, owner, key, raw, precheck)
 
 
 def _p75(values: list[float]) -> float:
@@ -68,12 +80,14 @@ class TaskService:
         catalog: dict[str, ModelSpec],
         assets: AssetStore,
         providers: dict[str, Provider] | None = None,
+        media: MediaPool | None = None,
     ) -> None:
         self.settings = settings
         self.providers = providers or {}
         self.store = store
         self.catalog = catalog
         self.assets = assets
+        self.media = media or MediaPool.from_settings(settings)  # no process starts before the first Base64 submit
         self._eta: dict[str, tuple[float, int]] = {}
         # Listeners told after a commit, in this process: they wake the worker and the dispatcher at once.
         self.on_terminal: list[Callable[[TaskRecord], None]] = []
@@ -118,44 +132,46 @@ class TaskService:
         self._eta[model] = (now, eta)
         return eta
 
-    async def _prepare_params(self, spec: ModelSpec, raw: Any) -> dict[str, Any]:
-        if raw is None:
-            raise InvalidRequest("model_params is required", param="model_params", code="missing_parameter")
-        try:
-            params = spec.parse(raw)
-        except ParamProblem as exc:
-            raise _param_error(exc) from None
-        items = media_items(params)
-        if all(is_url(source) for _, source, _ in items):
-            return params.model_dump(exclude_none=True)  # nothing to decode: skip the thread hop
-        try:
-            return await asyncio.to_thread(store_inline_media, params, items, self.assets, self.settings)
-        except MediaError as exc:
-            raise InvalidRequest(exc.message, param=exc.param, code="invalid_media") from None
-        except OSError as exc:
-            # Nothing is reserved yet, so a full or failing disk costs the caller nothing but a retry.
-            log.error("cannot store uploaded media", extra={"error": str(exc)})
-            raise ServiceUnavailable("uploaded media cannot be stored right now; retry later",
-                                     code="storage_unavailable", headers={"Retry-After": "30"}) from None  # fmt: skip
+    def _price(self, spec: ModelSpec, owner: KeyOwner) -> int:
+        price = spec.price_for(owner.user_group)
+        if price is None:
+            raise PermissionDenied(f"user group {owner.user_group!r} may not use model {spec.name}", param="model",
+                                   code="model_not_allowed")  # fmt: skip
+        return price
 
     async def submit(self, sub: Submission) -> TaskRecord:
+        if sub.body is None:
+            return await self._submit_inline(sub, None)
         spec = self._model(sub.body)
         callback_url = self._callback_url(sub.body)
-        price = spec.price_for(sub.owner.user_group)
-        if price is None:
-            raise PermissionDenied(f"user group {sub.owner.user_group!r} may not use model {spec.name}",
-                                   param="model", code="model_not_allowed")  # fmt: skip
-        idem = self._idempotency(sub)
-        params = await self._prepare_params(spec, sub.body.get("model_params"))
+        price = self._price(spec, sub.owner)
+        idem = self._idempotency(sub, sub.body)
+        params = parse_params(spec, sub.body.get("model_params"))
+        if has_inline_media(params):
+            return await self._submit_inline(sub, price)
+        task = await self._new_task(spec, sub.owner, params.model_dump(exclude_none=True), callback_url, price)
+        return await self._create(task, idem)
+
+    async def _new_task(self, spec: ModelSpec, owner: KeyOwner, params: dict[str, Any], callback_url: str | None,
+                        price: int) -> NewTask:  # fmt: skip
         now = time.time()
-        task = NewTask(
-            id=new_task_id(now), account_id=sub.owner.account_id, api_key_id=sub.owner.key_id, model=spec.name,
+        return NewTask(
+            id=new_task_id(now), account_id=owner.account_id, api_key_id=owner.key_id, model=spec.name,
             provider=self.provider_for(spec), created=int(now), now=now, deadline=now + self.settings.task_deadline,
-            params=params, callback_url=callback_url, price=price, user_group=sub.owner.user_group,
+            params=params, callback_url=callback_url, price=price, user_group=owner.user_group,
             billing_rule=spec.billing_rule, estimated_time=await self.estimated_time(spec.name),
-            max_in_flight=sub.owner.max_in_flight or self.settings.max_in_flight,
+            max_in_flight=owner.max_in_flight or self.settings.max_in_flight,
         )  # fmt: skip
-        record, first_hash = await self.store.tasks.create(task, idem)
+
+    async def _create(self, task: NewTask, idem: Idempotency | None, uploads: list[str] | None = None) -> TaskRecord:
+        """Create the task; ``uploads`` (stored for it) are removed unless it was made, by this request."""
+        try:
+            record, first_hash = await self.store.tasks.create(task, idem)
+        except BaseException:
+            await self._remove(uploads or [])
+            raise
+        if first_hash is not None:
+            await self._remove(uploads or [])  # an earlier request with this key made the task
         if first_hash is not None and idem is not None and first_hash != idem.body_hash:
             raise Conflict("this Idempotency-Key was already used with a different request body",
                            code="idempotency_key_reused")  # fmt: skip
@@ -164,15 +180,93 @@ class TaskService:
                 listener(record)
         return record
 
-    def _idempotency(self, sub: Submission) -> Idempotency | None:
-        key = sub.idempotency_key
-        if key is None:
-            return None
-        if not key or len(key) > MAX_IDEMPOTENCY_KEY:
+    def _idempotency_key(self, key: str | None) -> str | None:
+        if key is not None and (not key or len(key) > MAX_IDEMPOTENCY_KEY):
             raise InvalidRequest(f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} characters",
                                  param="Idempotency-Key")  # fmt: skip
-        digest = hashlib.sha256(orjson.dumps(sub.body, option=orjson.OPT_SORT_KEYS)).hexdigest()
-        return Idempotency(sub.owner.key_id, key, digest)
+        return key
+
+    def _idempotency(self, sub: Submission, body: dict[str, Any]) -> Idempotency | None:
+        key = self._idempotency_key(sub.idempotency_key)
+        return None if key is None else Idempotency(sub.owner.key_id, key, body_hash(body))
+
+    # --- submit with Base64 media: every refusal first, the work in the media pool, files only for a made task ---
+
+    async def _submit_inline(self, sub: Submission, price: int | None) -> TaskRecord:
+        """Refuse what can be refused from the account (a used Idempotency-Key, credits, in-flight cap) before the
+        body is decoded; decode and check it in the media pool; store the media only for the task it makes."""
+        owner, key = sub.owner, self._idempotency_key(sub.idempotency_key)
+        pre = sub.precheck or await self.store.uploads.precheck(owner.account_id, owner.key_id, key)
+        if pre.used_hash is not None and sub.body is not None:
+            return await self._replay(pre, body_hash(sub.body))
+        if pre.used_hash is None:
+            self._check_funds(pre, price if price is not None else self._cheapest(owner), owner)
+        gate = SubmitGate(self.catalog, owner.user_group, pre.available, self.settings.image_max_bytes,
+                          self.settings.video_max_bytes, want_hash=key is not None,
+                          hash_only=pre.used_hash is not None)  # fmt: skip
+        raw = sub.raw if sub.raw is not None else orjson.dumps(sub.body)
+        checked: CheckedBody = await self.media.run(owner.account_id, check_submission, gate, payload=raw)
+        if checked.head is None and checked.refusal is not None:
+            raise checked.refusal.error()  # not a JSON object
+        if pre.used_hash is not None:
+            return await self._replay(pre, checked.body_hash)
+        spec = self._model(checked.head or {})
+        callback_url = self._callback_url(checked.head or {})
+        price = self._price(spec, owner)
+        self._check_funds(pre, price, owner)
+        if checked.refusal is not None:
+            raise checked.refusal.error()
+        if checked.params is None or checked.head is None:
+            raise ApiError("the media check stopped without a reason")  # the checks above mirror the pool's
+        idem = None if key is None else Idempotency(owner.key_id, key, checked.body_hash)
+        task = await self._new_task(spec, owner, checked.params, callback_url, price)
+        names = await self._store_uploads(task, checked)
+        return await self._create(task, idem, names)
+
+    async def precheck_upload(self, owner: KeyOwner, key: str | None, declared: str | None) -> Precheck | None:
+        """Before a body too large to parse on the event loop is read: refuse what the account alone can refuse
+        (no credits for any model, the in-flight cap), so such a body is never even read. None for other bodies."""
+        if declared is None or not declared.isdigit() or int(declared) <= LOOP_BODY_BYTES:
+            return None
+        pre = await self.store.uploads.precheck(owner.account_id, owner.key_id, self._idempotency_key(key))
+        if pre.used_hash is None:
+            self._check_funds(pre, self._cheapest(owner), owner)
+        return pre
+
+    async def _replay(self, pre: Precheck, digest: str) -> TaskRecord:
+        if digest != pre.used_hash:
+            raise Conflict("this Idempotency-Key was already used with a different request body",
+                           code="idempotency_key_reused")  # fmt: skip
+        record = await self.store.tasks.get(pre.used_task or "")
+        if record is None:
+            raise ApiError("the task of this Idempotency-Key is missing")
+        return record
+
+    def _cheapest(self, owner: KeyOwner) -> int:
+        prices = [p for spec in self.catalog.values() if (p := spec.price_for(owner.user_group)) is not None]
+        return min(prices, default=0)
+
+    def _check_funds(self, pre: Precheck, price: int, owner: KeyOwner) -> None:
+        pre.check(price, owner.max_in_flight or self.settings.max_in_flight)
+
+    async def _store_uploads(self, task: NewTask, checked: CheckedBody) -> list[str]:
+        items = [(u.data, u.ext) for u in checked.uploads]
+        try:
+            names = await self.assets.save(items, account_id=task.account_id, task_id=task.id)
+        except OSError as exc:
+            # Nothing is reserved yet, so a full or failing disk costs the caller nothing but a retry.
+            log.error("cannot store uploaded media", extra={"error": str(exc)})
+            raise ServiceUnavailable("uploaded media cannot be stored right now; retry later",
+                                     code="storage_unavailable", headers={"Retry-After": "30"}) from None  # fmt: skip
+        for upload, name in zip(checked.uploads, names, strict=True):
+            assign(task.params, upload.field, ASSET_REF + name)
+        return names
+
+    async def _remove(self, names: list[str], *, forget: bool = True) -> None:
+        try:
+            await self.assets.delete(names, forget=forget)
+        except Exception as exc:  # the hourly sweep removes what is left
+            log.warning("cannot remove stored media", extra={"error": str(exc), "files": len(names)})
 
     # --- read ---------------------------------------------------------------------------------------------------
 
@@ -221,7 +315,24 @@ class TaskService:
             log.info("task finished", extra={"task_id": done.id, "status": done.status, "code": done.error_code})
             for listener in self.on_terminal:
                 listener(done)
+            if done.status == FAILED:
+                # Its media serve nothing now. Rows stay for the sweep: a worker that lost the task to a cancel
+                # may still be writing a copy, which the sweep removes after ASSET_GRACE.
+                await self._remove(await self.store.uploads.of_task(done.id), forget=False)
         return done
+
+    async def sweep_assets(self, batch: int = 500) -> int:
+        """Remove stored media nothing needs (refused or failed submits, deleted elements) after ASSET_GRACE."""
+        removed = 0
+        while names := await self.store.uploads.garbage(time.time() - ASSET_GRACE, batch):
+            await self.assets.delete(names)
+            removed += len(names)
+            if len(names) < batch:
+                break
+        return removed
+
+    async def aclose(self) -> None:
+        await self.media.aclose()
 
     async def purge_idempotency(self) -> int:
         """Forget Idempotency-Keys after two days (the contract promises at least 24 h)."""
@@ -266,6 +377,9 @@ class TaskService:
             raise NotFound(f"element {element_id[:40]} not found", param="element_id", code="element_not_found")
         if found.upstream_id:
             await self.store.elements.mark_upstream_deleted(found.id)
+        # Each stored file belongs to the one task that stored it, so no other element uses these: their URLs
+        # answer 404 from now on.
+        await self._remove(await self.store.uploads.of_task(found.task_id))
         return gone
 
 

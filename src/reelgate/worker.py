@@ -88,6 +88,7 @@ class Worker:
         if now - self._last_purge >= PURGE_EVERY:
             self._last_purge = now
             await self.service.purge_idempotency()
+            await self.service.sweep_assets()
         free = self.concurrency - len(self._running)
         if free <= 0:
             return

@@ -48,11 +48,11 @@ async def test_database_outage_answers_503_then_recovers_by_itself(tmp_path: Pat
 
 @pytest.fixture
 def full_disk(monkeypatch: pytest.MonkeyPatch) -> None:
-    def no_space(self: AssetStore, data: bytes, ext: str) -> str:
+    def no_space(self: AssetStore, name: str, data: bytes) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
     # The one stand-in of the suite: a real full disk cannot be had in a test sandbox.
-    monkeypatch.setattr(AssetStore, "put", no_space)
+    monkeypatch.setattr(AssetStore, "write", no_space)
 
 
 async def test_full_disk_fails_the_task_cleanly_with_a_refund(api: Api, full_disk: None) -> None:

@@ -1,89 +1,116 @@
-"""AssetStore on a real directory: content addressing, atomic writes, idempotency, strict names."""
+"""AssetStore on a real directory and a real index (both engines): capability names, rows before files, atomic
+writes, strict names, and no way from a picture's content to its stored name."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import re
 from pathlib import Path
 
 import pytest
 
-from reelgate.assets import AssetStore
+from reelgate.assets import AssetStore, is_capability, new_name
+from reelgate.store.sql import Store
+
+CAPABILITY = re.compile(r"[A-Za-z0-9_-]{32}\.(jpg|png|mp4|mov)")
 
 
-def test_put_names_by_sha256_and_creates_directories_lazily(tmp_path: Path) -> None:
+async def _rows(store: Store) -> dict[str, str]:
+    rows = await store.db.read(lambda c: c.all("SELECT name, task_id FROM assets"))
+    return {str(r["name"]): str(r["task_id"]) for r in rows}
+
+
+async def test_save_registers_then_writes_under_unguessable_names(tmp_path: Path, store: Store) -> None:
     root = tmp_path / "data" / "assets"
-    store = AssetStore(root)
-    assert not root.exists()
-    name = store.put(b"frame bytes", "jpg")
-    assert name == hashlib.sha256(b"frame bytes").hexdigest() + ".jpg"
-    path = store.path_for(name)
-    assert path == root / name and path.read_bytes() == b"frame bytes"
-    assert [p.name for p in root.iterdir()] == [name]  # no temporary file left behind
+    assets = AssetStore(root, store.uploads)
+    assert not root.exists()  # created on first write
+    names = await assets.save([(b"frame bytes", "jpg"), (b"clip", "mp4")], account_id=7, task_id="task-a")
+    assert all(CAPABILITY.fullmatch(n) for n in names) and names[1].endswith(".mp4")
+    assert hashlib.sha256(b"frame bytes").hexdigest() not in names[0]
+    assert (root / names[0]).read_bytes() == b"frame bytes" and assets.public_path(names[0]) == root / names[0]
+    assert sorted(p.name for p in root.iterdir()) == sorted(names)  # no temporary file left behind
+    assert await _rows(store) == {names[0]: "task-a", names[1]: "task-a"}
+    assert sorted(await store.uploads.of_task("task-a")) == sorted(names)
 
 
-def test_put_is_idempotent(tmp_path: Path) -> None:
-    store = AssetStore(tmp_path)
-    first = store.put(b"same", "png")
-    mtime = (tmp_path / first).stat().st_mtime_ns
-    assert store.put(b"same", "png") == first
-    assert (tmp_path / first).stat().st_mtime_ns == mtime
-    assert store.put(b"same", "mp4") != first  # the extension is part of the name
+async def test_the_same_bytes_get_a_new_name_each_time(tmp_path: Path, store: Store) -> None:
+    """Two elements made from one picture own separate files, so deleting one never takes the other's."""
+    assets = AssetStore(tmp_path, store.uploads)
+    first = await assets.save([(b"same", "png")], account_id=1, task_id="t1")
+    second = await assets.save([(b"same", "png")], account_id=1, task_id="t2")
+    assert first != second
+    await assets.delete(first)
+    assert assets.public_path(first[0]) is None and assets.public_path(second[0]) is not None
+    assert await _rows(store) == {second[0]: "t2"}
 
 
-def test_put_repairs_a_damaged_copy(tmp_path: Path) -> None:
-    store = AssetStore(tmp_path)
-    name = store.put(b"0123456789", "mov")
-    (tmp_path / name).write_bytes(b"0123")
-    assert store.put(b"0123456789", "mov") == name
-    assert (tmp_path / name).read_bytes() == b"0123456789"
+async def test_delete_can_leave_rows_for_the_sweep(tmp_path: Path, store: Store) -> None:
+    assets = AssetStore(tmp_path, store.uploads)
+    names = await assets.save([(b"x", "jpg")], account_id=1, task_id="t1")
+    await assets.delete(names, forget=False)
+    await assets.delete(names, forget=False)  # a file already gone is fine
+    assert assets.public_path(names[0]) is None and await _rows(store) == {names[0]: "t1"}
 
 
-def test_put_refuses_unknown_extensions(tmp_path: Path) -> None:
+async def test_a_failed_write_leaves_neither_file_nor_row(
+    tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A disk error (here: the rename fails, as on a full disk) propagates as OSError and leaves nothing."""
+    assets = AssetStore(tmp_path / "assets", store.uploads)
+
+    def full_disk(src: str, dst: str) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        await assets.save([(b"payload", "jpg"), (b"more", "png")], account_id=1, task_id="t1")
+    assert list((tmp_path / "assets").iterdir()) == [] and await _rows(store) == {}
+
+
+def test_new_names_are_random_and_refuse_unknown_extensions() -> None:
+    names = {new_name("jpg") for _ in range(1000)}
+    assert len(names) == 1000 and all(is_capability(n) for n in names)
     with pytest.raises(ValueError, match="extension"):
-        AssetStore(tmp_path).put(b"x", "exe")
+        new_name("exe")
     with pytest.raises(ValueError):
-        AssetStore(tmp_path).put(b"x", "jpg/../../x")
+        new_name("jpg/../../x")
 
 
-def test_path_for_unknown_but_well_formed_name(tmp_path: Path) -> None:
-    assert AssetStore(tmp_path).path_for("a" * 64 + ".jpg") is None
+def test_a_content_hash_name_is_read_for_old_tasks_but_never_served(tmp_path: Path) -> None:
+    """Files stored before capability names (named by SHA-256) still feed the tasks that hold them, but /assets
+    never serves them: the hash of a known picture must not tell whether some tenant uploaded it."""
+    legacy = hashlib.sha256(b"old").hexdigest() + ".jpg"
+    (tmp_path / legacy).write_bytes(b"old")
+    assets = AssetStore(tmp_path)
+    assert assets.path_for(legacy) == tmp_path / legacy
+    assert assets.public_path(legacy) is None
 
 
 @pytest.mark.parametrize(
     "name",
     [
-        "../" + "a" * 64 + ".jpg",
-        "a" * 64 + ".jpg/../../etc/passwd",
+        "../" + "a" * 32 + ".jpg",
+        "a" * 32 + ".jpg/../../etc/passwd",
         "/etc/passwd",
-        "A" * 64 + ".jpg",
-        "a" * 63 + ".jpg",
-        "a" * 65 + ".jpg",
-        "a" * 64 + ".gif",
-        "a" * 64 + ".jpg\n",
-        "a" * 64 + ".jpg\x00",
-        "a" * 64,
+        "a" * 31 + ".jpg",
+        "a" * 33 + ".jpg",
+        "a" * 32 + ".gif",
+        "a" * 32 + ".jpg\n",
+        "a" * 32 + ".jpg\x00",
+        "a" * 31 + "/.jpg",
+        "a" * 31 + "..jpg",
+        "a" * 32,
         "",
         ".",
         "..",
     ],
 )
-def test_path_for_refuses_malformed_names(tmp_path: Path, name: str) -> None:
+def test_malformed_names_are_refused(tmp_path: Path, name: str) -> None:
     root = tmp_path / "assets"
-    store = AssetStore(root)
-    store.put(b"real", "jpg")
-    (tmp_path / ("a" * 64 + ".jpg")).write_bytes(b"outside the store")
-    assert store.path_for(name) is None
-
-
-def test_failed_write_leaves_no_partial_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A disk error (here: the rename fails) propagates as OSError and leaves neither file nor temp file."""
-    store = AssetStore(tmp_path)
-
-    def full_disk(src: str, dst: str) -> None:
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(os, "replace", full_disk)
-    with pytest.raises(OSError, match="No space left"):
-        store.put(b"payload", "jpg")
-    assert list(tmp_path.iterdir()) == []
+    root.mkdir()
+    (tmp_path / ("a" * 32 + ".jpg")).write_bytes(b"outside the store")
+    (root / ("a" * 31 + "..jpg")).write_bytes(b"not a name we make")
+    assets = AssetStore(root)
+    assert assets.path_for(name) is None and assets.public_path(name) is None

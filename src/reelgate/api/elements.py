@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
+from reelgate.api.asset_files import stored_file
 from reelgate.api.context import ApiContext
 from reelgate.api.http import JSON, guarded, query_cursor, query_int
 from reelgate.api.tasks import _owner
@@ -14,9 +15,6 @@ from reelgate.errors import NotFound
 
 def _is_element_id(value: str) -> bool:
     return value.isdigit() and len(value) <= 20  # query_cursor has checked it is ASCII: a 64-bit id at most
-
-
-_MEDIA_TYPES = {"jpg": "image/jpeg", "png": "image/png", "mp4": "video/mp4", "mov": "video/quicktime"}
 
 
 def routes(ctx: ApiContext) -> list[Route]:
@@ -45,14 +43,12 @@ def routes(ctx: ApiContext) -> list[Route]:
 
     @guarded
     async def asset(request: Request) -> Response:
-        name = request.path_params["name"]
-        path = service.assets.path_for(name)
+        # A capability URL: whoever holds the name may read the file (the account it was given to, the vendor it
+        # was handed to); a content hash is never a name, and a deleted element's files are gone (404).
+        path = service.assets.public_path(request.path_params["name"])
         if path is None:
             raise NotFound("no such stored file", code="asset_not_found")
-        ext = name.rsplit(".", 1)[-1]
-        # Content-addressed: a name never changes meaning, so clients and CDNs may cache it for good.
-        headers = {"Cache-Control": "public, max-age=31536000, immutable"}
-        return FileResponse(path, media_type=_MEDIA_TYPES.get(ext), headers=headers)
+        return await stored_file(request, path)
 
     return [
         Route("/v1/elements", list_elements, methods=["GET"]),

@@ -10,7 +10,7 @@ from starlette.routing import Route
 
 from reelgate.api.context import ApiContext
 from reelgate.api.hot_path import SUBMIT_PATH, TASK_PREFIX
-from reelgate.api.http import JSON, guarded, query_choice, query_cursor, query_int, query_value, read_json_object
+from reelgate.api.http import JSON, guarded, query_choice, query_cursor, query_int, query_value, read_body
 from reelgate.domain import STATUSES, is_task_id
 from reelgate.errors import InvalidRequest, ServiceUnavailable
 from reelgate.service import Submission
@@ -38,9 +38,12 @@ def routes(ctx: ApiContext) -> list[Route]:
             raise ServiceUnavailable("the service is shutting down; retry on another instance",
                                      headers={"Retry-After": "1"})  # fmt: skip
         owner = await _owner(ctx, request)
-        body = await read_json_object(request, service.settings.max_body_bytes)
         key = request.headers.get("idempotency-key")
-        task = await service.submit(Submission(body=body, owner=owner, idempotency_key=key))
+        # A large body (Base64 media) is refused from the account first if it can be, so it is not even read; it
+        # is parsed only in the media pool, off the event loop. A small body is parsed here.
+        pre = await service.precheck_upload(owner, key, request.headers.get("content-length"))
+        raw = await read_body(request, service.settings.max_body_bytes)
+        task = await service.submit(Submission.received(raw, owner, key, pre))
         submit_latency.observe(time.perf_counter() - started)
         return JSON(task.public())
 

@@ -100,7 +100,7 @@ class KlingProvider:
         """Check and store the media first: a request Kling would refuse costs no upstream call."""
         await run.ctx.progress(5)
         try:
-            stored = await self.pipeline.prepare(run.params, run.ctx)
+            stored = await self.pipeline.prepare(run.params, run.ctx, run.job)
         except MediaError as exc:
             return Failed(exc.code, exc.message)
         channel = self.pool.pick()

@@ -1,4 +1,4 @@
-"""The local element engine: fetch media safely, check it, store it content-addressed and register the element."""
+"""The local element engine: fetch media safely, check it, store it for its task and register the element."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 import httpx
 
-from reelgate.assets import AssetStore
+from reelgate.assets import AssetStore, is_capability
 from reelgate.config import Settings
 from reelgate.domain import new_element_id
 from reelgate.errors import MediaError
@@ -18,6 +18,15 @@ from reelgate.media.inline import ASSET_REF, duplicate_problem
 from reelgate.media.video import VideoInfo, inspect_video
 from reelgate.params import INTERNAL, CustomElementParams, media_items
 from reelgate.providers import Completed, Failed, Job, JobContext, Outcome
+
+
+@dataclass(frozen=True)
+class _Checked:
+    field: str
+    kind: Literal["image", "video"]
+    data: bytes
+    name: str | None  # stored already (an upload), else stored after every item passed
+    info: ImageInfo | VideoInfo
 
 
 @dataclass(frozen=True)
@@ -51,37 +60,57 @@ class MediaPipeline:
             allow_private=settings.allow_private_networks, limits=self._limits["video"]
         )
 
-    async def _load(self, field: str, source: str, kind: Literal["image", "video"]) -> bytes:
+    async def _load(self, field: str, source: str, kind: Literal["image", "video"]) -> tuple[bytes, str | None]:
+        """The item's bytes, and its stored name when it was uploaded with the task (stored already)."""
         if source.startswith(ASSET_REF):
-            path = self.assets.path_for(source.removeprefix(ASSET_REF))
+            name = source.removeprefix(ASSET_REF)
+            path = self.assets.path_for(name)
             if path is None:
                 raise MediaError("service_error", f"{field}: the stored copy of the upload is missing", param=field)
-            return path.read_bytes()
-        return await load_media(source, field=field, kind=kind, limits=self._limits[kind], client=self._client,
+            return await asyncio.to_thread(path.read_bytes), name
+        data = await load_media(source, field=field, kind=kind, limits=self._limits[kind], client=self._client,
                                 allow_private=self.settings.allow_private_networks)  # fmt: skip
+        return data, None
 
-    def _check_and_store(self, field: str, data: bytes, kind: Literal["image", "video"]) -> StoredMedia:
+    def _check(self, field: str, data: bytes, kind: Literal["image", "video"]) -> ImageInfo | VideoInfo:
         if kind == "image":
-            image = inspect_image(data, field=field, max_bytes=self.settings.image_max_bytes)
-            return StoredMedia(field, kind, self.assets.put(data, image.ext), image=image)
-        video = inspect_video(data, field=field, max_bytes=self.settings.video_max_bytes)
-        thumb = self.assets.put(video.thumbnail_jpeg, "jpg")
-        return StoredMedia(field, kind, self.assets.put(data, video.ext), video=video, thumbnail=thumb)
+            return inspect_image(data, field=field, max_bytes=self.settings.image_max_bytes)
+        return inspect_video(data, field=field, max_bytes=self.settings.video_max_bytes)
 
-    async def prepare(self, params: CustomElementParams, ctx: JobContext) -> list[StoredMedia]:
+    async def prepare(self, params: CustomElementParams, ctx: JobContext, job: Job) -> list[StoredMedia]:
+        """Load and check every item, then store what is not stored yet, registered to ``job``'s task."""
         items = media_items(params)
-        stored: list[StoredMedia] = []
+        checked: list[_Checked] = []
         for index, (field, source, kind) in enumerate(items):
-            data = await self._load(field, source, kind)
+            data, name = await self._load(field, source, kind)
             # Decoding a 4K image or probing a video takes 100+ ms of CPU: off the event loop, so the API process
             # keeps answering polls meanwhile.
-            stored.append(await asyncio.to_thread(self._check_and_store, field, data, kind))
+            info = await asyncio.to_thread(self._check, field, data, kind)
+            checked.append(_Checked(field, kind, data, name if name and is_capability(name) else None, info))
             await ctx.progress(10 + int(70 * (index + 1) / len(items)))
-        frontal = next((s.image for s in stored if s.field.endswith("frontal_image")), None)
-        refers = [(s.field, s.image) for s in stored if s.image is not None and not s.field.endswith("frontal_image")]
-        problem = duplicate_problem(frontal, refers)
+        images = [(c.field, c.info) for c in checked if isinstance(c.info, ImageInfo)]
+        frontal = next((info for field, info in images if field.endswith("frontal_image")), None)
+        problem = duplicate_problem(frontal, [(f, i) for f, i in images if not f.endswith("frontal_image")])
         if problem is not None:
-            raise problem
+            raise problem  # before anything is stored: a refused task leaves no files
+        return await self._store(checked, job)
+
+    async def _store(self, checked: list[_Checked], job: Job) -> list[StoredMedia]:
+        """Store fetched items and video thumbnails, registered to the task (uploads were stored at submit)."""
+        items: list[tuple[bytes, str]] = []
+        for c in checked:
+            if c.name is None:
+                items.append((c.data, c.info.ext))
+            if isinstance(c.info, VideoInfo):
+                items.append((c.info.thumbnail_jpeg, "jpg"))
+        names = iter(await self.assets.save(items, account_id=job.account_id, task_id=job.task_id))
+        stored: list[StoredMedia] = []
+        for c in checked:  # the names come back in the order of ``items``
+            name = c.name or next(names)
+            if isinstance(c.info, VideoInfo):
+                stored.append(StoredMedia(c.field, c.kind, name, video=c.info, thumbnail=next(names)))
+            else:
+                stored.append(StoredMedia(c.field, c.kind, name, image=c.info))
         return stored
 
     def url(self, name: str) -> str:
@@ -129,7 +158,7 @@ class LocalProvider:
         params = CustomElementParams.model_validate(job.params, context=INTERNAL)
         await ctx.progress(5)
         try:
-            stored = await self.pipeline.prepare(params, ctx)
+            stored = await self.pipeline.prepare(params, ctx, job)
         except MediaError as exc:
             return Failed(exc.code, exc.message)
         element_id = new_element_id()

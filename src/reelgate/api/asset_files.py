@@ -1,0 +1,99 @@
+"""Serving one stored media file: GET and HEAD, a single byte range, validators; every refusal is the contract's JSON.
+
+Starlette's FileResponse answers a bad range with its own plain-text 416 (or 400), and a file deleted between the
+route's check and the response with a plain 500; here the file is opened first (a deleted element's media are
+then simply not found), the range is decided before anything is sent, and the open file is streamed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from email.utils import formatdate
+from pathlib import Path
+from typing import IO
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from reelgate.errors import NotFound, RangeNotSatisfiable
+
+CHUNK = 256 * 1024
+# Revocable (an element's media go when it is deleted): no shared cache keeps a copy, a browser only briefly.
+CACHE_CONTROL = "private, max-age=300"
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+MEDIA_TYPES = {"jpg": "image/jpeg", "png": "image/png", "mp4": "video/mp4", "mov": "video/quicktime"}
+
+
+def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The first and last byte a Range header asks for, or None for the whole file (RFC 9110 §14.2: a header
+    that is not one valid bytes range is ignored); RangeNotSatisfiable when it starts beyond the end."""
+    match = _RANGE.fullmatch(header.strip()) if header else None
+    if match is None or match.groups() == ("", ""):
+        return None  # absent, another unit, several ranges or not a range: the whole file (a server may ignore)
+    first, last = match.groups()
+    if not first:  # the last N bytes
+        start, end = max(0, size - int(last)), size - 1
+        if int(last) == 0:
+            raise _unsatisfiable(size)
+    else:
+        start, end = int(first), min(int(last), size - 1) if last else size - 1
+        if last and int(last) < start:
+            return None  # invalid: ignored
+        if start >= size:
+            raise _unsatisfiable(size)
+    return start, end
+
+
+def _unsatisfiable(size: int) -> RangeNotSatisfiable:
+    return RangeNotSatisfiable(f"the range starts beyond the end of the file ({size} bytes)", param="Range",
+                               headers={"Content-Range": f"bytes */{size}"})  # fmt: skip
+
+
+class StoredFile(Response):
+    """An open file, streamed whole or as one range; the file is closed when the response ends."""
+
+    def __init__(self, handle: IO[bytes], start: int, end: int, status: int, headers: dict[str, str]) -> None:
+        self.handle, self.start, self.end = handle, start, end
+        super().__init__(status_code=status, headers=headers)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+            remaining = 0 if scope["method"] == "HEAD" or self.status_code == 304 else self.end - self.start + 1
+            await asyncio.to_thread(self.handle.seek, self.start)
+            while remaining > 0:
+                chunk = await asyncio.to_thread(self.handle.read, min(CHUNK, remaining))
+                remaining = remaining - len(chunk) if chunk else 0
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            await asyncio.to_thread(self.handle.close)
+
+
+async def stored_file(request: Request, path: Path) -> StoredFile:
+    """The response for ``path`` (a stored file's name, checked): 200, 206, 304, or NotFound once it is gone."""
+    try:
+        handle = await asyncio.to_thread(open, path, "rb")
+    except FileNotFoundError:
+        raise NotFound("no such stored file", code="asset_not_found") from None
+    try:
+        info = os.fstat(handle.fileno())
+        etag = f'"{path.name.split(".")[0]}"'  # a name never changes its bytes, so the name is the validator
+        headers = {"Content-Type": MEDIA_TYPES.get(path.suffix.lstrip("."), "application/octet-stream"),
+                   "Accept-Ranges": "bytes", "ETag": etag, "Last-Modified": formatdate(info.st_mtime, usegmt=True),
+                   "Cache-Control": CACHE_CONTROL, "X-Content-Type-Options": "nosniff"}  # fmt: skip
+        if etag in request.headers.get("if-none-match", ""):
+            return StoredFile(handle, 0, -1, 304, headers)
+        if_range = request.headers.get("if-range")
+        wanted = byte_range(request.headers.get("range"), info.st_size)
+        if wanted is None or (if_range is not None and if_range not in (etag, headers["Last-Modified"])):
+            return StoredFile(handle, 0, info.st_size - 1, 200, {**headers, "Content-Length": str(info.st_size)})
+        start, end = wanted
+        headers.update({"Content-Length": str(end - start + 1), "Content-Range": f"bytes {start}-{end}/{info.st_size}"})
+        return StoredFile(handle, start, end, 206, headers)
+    except BaseException:
+        handle.close()
+        raise

@@ -1,0 +1,158 @@
+"""Stored media over real HTTP, on both engines: capability URLs nobody can work out from a picture, revoked with
+their element, ranges and validators, and only the contract's JSON for every refusal (issue 18, items 7 and 13)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from fakes import mediagen
+from fakes.media_server import MediaServer
+from harness import image_body, make_settings
+from reelgate import service as service_module
+from served import Served, serve
+
+MB = 1024 * 1024
+EXTS = ("jpg", "png", "mp4", "mov")
+
+
+def _uri(data: bytes) -> str:
+    return "data:image/jpeg;base64," + base64.b64encode(data).decode()
+
+
+@pytest.fixture
+async def served(tmp_path: Path, db_url: str) -> AsyncIterator[Served]:
+    async with serve(make_settings(tmp_path, db_url, max_body_bytes=64 * MB)) as running:
+        yield running
+
+
+def _paths(element: dict[str, Any]) -> list[str]:
+    images = element["element_image_list"]
+    urls = [images["frontal_image"], *(r["image_url"] for r in images["refer_images"])]
+    return [urlsplit(u).path for u in urls]
+
+
+async def _element(served: Served, client: httpx.AsyncClient, body: dict[str, Any]) -> dict[str, Any]:
+    answer = await client.post("/v1/videos/generations", json=body)
+    assert answer.status_code == 200, answer.text
+    task = await served.wait(client, answer.json()["id"])
+    assert task["status"] == "completed", task
+    result: dict[str, Any] = task["result_data"]
+    return result
+
+
+def _json_error(answer: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    assert answer.status_code == status, (answer.status_code, answer.text)
+    assert answer.headers["content-type"].startswith("application/json")
+    error: dict[str, Any] = answer.json()["error"]
+    assert error["code"] == code and {"message", "type"} <= error.keys()
+    return error
+
+
+async def test_an_upload_is_served_by_capability_and_the_picture_hash_says_nothing(served: Served) -> None:
+    front, side = mediagen.jpeg(768, 1024, scene=1), mediagen.jpeg(768, 1024, scene=2)
+    key = await served.key("acme")
+    async with served.client(key) as client:
+        element = await _element(served, client, image_body(_uri(front), _uri(side)))
+    async with served.client() as anyone:  # no key: the URL is the capability
+        for path, data in zip(_paths(element), (front, side), strict=True):
+            assert path.startswith("/assets/") and hashlib.sha256(data).hexdigest() not in path
+            got = await anyone.get(path)
+            assert got.status_code == 200 and got.content == data
+            assert got.headers["cache-control"] == "private, max-age=300"
+            assert got.headers["content-type"] == "image/jpeg" and got.headers["x-content-type-options"] == "nosniff"
+        for ext in EXTS:  # someone uploaded this very picture: its hash must not find it
+            oracle = await anyone.head(f"/assets/{hashlib.sha256(front).hexdigest()}.{ext}")
+            assert oracle.status_code == 404
+            _json_error(await anyone.get(f"/assets/{hashlib.sha256(front).hexdigest()}.{ext}"), 404,
+                        "asset_not_found")  # fmt: skip
+
+
+async def test_deleting_an_element_revokes_its_media_but_not_another_elements(served: Served) -> None:
+    """Two elements made from the same pictures own separate files: deleting one leaves the other's served."""
+    front, side = mediagen.jpeg(768, 1024, scene=3), mediagen.jpeg(768, 1024, scene=4)
+    key = await served.key("acme")
+    async with served.client(key) as client:
+        first = await _element(served, client, image_body(_uri(front), _uri(side)))
+        second = await _element(served, client, image_body(_uri(front), _uri(side)))
+        assert set(_paths(first)).isdisjoint(_paths(second))
+        gone = await client.delete(f"/v1/elements/{first['element_id']}")
+        assert gone.status_code == 200, gone.text
+        for path in _paths(first):
+            _json_error(await client.get(path), 404, "asset_not_found")
+            assert (await client.head(path)).status_code == 404
+        for path, data in zip(_paths(second), (front, side), strict=True):
+            assert (await client.get(path)).content == data
+    names = {p.rsplit("/", 1)[-1] for p in _paths(second)}
+    assert set(served.stored_files()) == names and set(await served.asset_rows()) == names
+
+
+async def test_fetched_media_copies_go_with_their_element(served: Served) -> None:
+    """The worker's copies of URL media are registered to the task too, and deleted with the element."""
+    key = await served.key("acme")
+    with MediaServer() as media:
+        media.serve("/front.jpg", mediagen.jpeg(768, 1024, scene=5), "image/jpeg")
+        media.serve("/side.jpg", mediagen.jpeg(768, 1024, scene=6), "image/jpeg")
+        async with served.client(key) as client:
+            element = await _element(served, client, image_body(media.url("/front.jpg"), media.url("/side.jpg")))
+            assert len(served.stored_files()) == 2 and len(await served.asset_rows()) == 2
+            assert (await client.delete(f"/v1/elements/{element['element_id']}")).status_code == 200
+    assert served.stored_files() == [] and await served.asset_rows() == {}
+
+
+async def test_ranges_validators_and_head(served: Served) -> None:
+    data = mediagen.jpeg(768, 1024, scene=7)
+    size = len(data)
+    key = await served.key("acme")
+    async with served.client(key) as client:
+        path = _paths(await _element(served, client, image_body(_uri(data), _uri(mediagen.jpeg(768, 1024,
+                                                                                             scene=8)))))[0]  # fmt: skip
+    async with served.client() as c:
+        first = await c.get(path, headers={"Range": "bytes=0-99"})
+        assert first.status_code == 206 and first.content == data[:100]
+        assert first.headers["content-range"] == f"bytes 0-99/{size}" and first.headers["content-length"] == "100"
+        assert (await c.get(path, headers={"Range": "bytes=-50"})).content == data[-50:]
+        assert (await c.get(path, headers={"Range": f"bytes=100-{size * 2}"})).content == data[100:]
+        for ignored in ("bytes=abc", "items=0-1", "bytes=0-1,5-9", "bytes=9-3"):  # not one valid bytes range
+            whole = await c.get(path, headers={"Range": ignored})
+            assert whole.status_code == 200 and whole.content == data, ignored
+        for beyond in (f"bytes={size}-", f"bytes={size + 10}-{size + 20}", "bytes=-0"):
+            refused = await c.get(path, headers={"Range": beyond})
+            assert _json_error(refused, 416, "range_not_satisfiable")["param"] == "Range"
+            assert refused.headers["content-range"] == f"bytes */{size}"
+        full = await c.get(path)
+        assert full.headers["accept-ranges"] == "bytes" and full.headers["content-length"] == str(size)
+        etag = full.headers["etag"]
+        assert (await c.get(path, headers={"If-None-Match": etag})).status_code == 304
+        stale = await c.get(path, headers={"Range": "bytes=0-9", "If-Range": '"another"'})
+        assert stale.status_code == 200 and stale.content == data
+        assert (await c.get(path, headers={"Range": "bytes=0-9", "If-Range": etag})).status_code == 206
+        head = await c.head(path)
+        assert head.status_code == 200 and head.content == b"" and head.headers["content-length"] == str(size)
+
+
+async def test_the_sweep_removes_what_a_submit_cut_off_before_its_commit_left(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process killed between storing a submit's files and making its task leaves registered files of a task that
+    never existed: the worker's hourly sweep removes them once the grace period is over, and nothing in use."""
+    key = await served.key("acme")
+    async with served.client(key) as client:
+        element = await _element(served, client, image_body(_uri(mediagen.jpeg(768, 1024, scene=9)),
+                                                            _uri(mediagen.jpeg(768, 1024, scene=10))))  # fmt: skip
+    acct = await served.rt.store.accounts.account_id("acme")
+    assert acct is not None
+    orphans = await served.rt.service.assets.save([(b"cut off", "jpg")], account_id=acct,
+                                                  task_id="task-unified-1757169743-cutoff00")  # fmt: skip
+    assert await served.rt.service.sweep_assets() == 0  # within the grace period: maybe a submit under way
+    monkeypatch.setattr(service_module, "ASSET_GRACE", -1.0)
+    assert await served.rt.service.sweep_assets() == 1
+    assert orphans[0] not in served.stored_files()
+    assert set(served.stored_files()) == {p.rsplit("/", 1)[-1] for p in _paths(element)}
