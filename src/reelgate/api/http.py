@@ -1,4 +1,4 @@
-"""Request and response helpers shared by every route: orjson bodies, bounded JSON reads, the error body."""
+"""Request and response helpers shared by every route: orjson bodies, bounded body reads, the error body."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import orjson
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from reelgate.bodies import json_object
 from reelgate.errors import ApiError, InvalidRequest, RequestTooLarge, ServiceUnavailable, StoreUnavailable
 
 log = logging.getLogger("reelgate.api")
@@ -46,11 +45,6 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
         raise InvalidRequest("the client closed the connection before its body arrived",
                              code="client_disconnected") from None  # fmt: skip
     return b"".join(chunks)
-
-
-async def read_json_object(request: Request, max_bytes: int) -> dict[str, Any]:
-    """The body as a JSON object, refused early when it is too big, too deep or not an object."""
-    return json_object(await read_body(request, max_bytes))
 
 
 def guarded(endpoint: Endpoint) -> Endpoint:
