@@ -31,30 +31,48 @@ class Attempt:
     next_attempt: float | None
 
 
-# Attempts in flight per account, across every dispatcher: a live lease is one.
-_BUSY = (
-    "SELECT account_id, COUNT(*) AS n FROM deliveries WHERE status = 'pending' AND lease_expires >= :now "
-    "GROUP BY account_id"
+# Every statement below reads what it needs through two indexes (migration 0007): (status, account_id, next_attempt)
+# and (status, lease_expires, account_id). None reads the backlog: a slow receiver can leave one account tens of
+# thousands due, and a claim must cost the same as when it has three.
+_FREE = "status = 'pending' AND (lease_expires IS NULL OR lease_expires < :now)"
+# Accounts with anything pending, one index step each (a loose index scan), and the slots each has free: its live
+# leases, across every dispatcher, count against its cap.
+_ROOM = (
+    "WITH RECURSIVE acct(id) AS (SELECT MIN(account_id) FROM deliveries WHERE status = 'pending' UNION ALL "
+    "SELECT (SELECT MIN(account_id) FROM deliveries WHERE status = 'pending' AND account_id > acct.id) FROM acct "
+    "WHERE acct.id IS NOT NULL), "
+    "busy AS (SELECT account_id, COUNT(*) AS n FROM deliveries WHERE status = 'pending' AND lease_expires >= :now "
+    "GROUP BY account_id), "
+    "room AS (SELECT acct.id AS account_id, COALESCE(busy.n, 0) AS n FROM acct LEFT JOIN busy "
+    "ON busy.account_id = acct.id WHERE acct.id IS NOT NULL AND COALESCE(busy.n, 0) < :cap)"
 )
+# Each account's oldest few due deliveries: PostgreSQL runs the subquery once per account (LATERAL); SQLite has no
+# LATERAL, and runs a correlated IN once per account the same way.
+_NEXT_FEW = (
+    f"FROM deliveries WHERE account_id = room.account_id AND next_attempt <= :now AND {_FREE} "
+    "ORDER BY next_attempt LIMIT :cap"
+)
+_PICKED = {
+    "postgresql": "picked AS (SELECT d.id, d.account_id, d.lease_owner, d.next_attempt, room.n AS busy FROM room "
+    f"CROSS JOIN LATERAL (SELECT id, account_id, lease_owner, next_attempt {_NEXT_FEW}) d)",
+    "sqlite": "picked AS (SELECT d.id, d.account_id, d.lease_owner, d.next_attempt, room.n AS busy FROM room "
+    f"JOIN deliveries d ON d.id IN (SELECT id {_NEXT_FEW}))",
+}
 # Due deliveries in turns: every account's next free slot before any account's one after, oldest first within a
 # turn, and none past an account's cap. One slow tenant with hundreds due cannot queue ahead of another's first.
 _CANDIDATES = (
-    f"WITH busy AS ({_BUSY}), due AS (SELECT id, account_id, lease_owner, next_attempt, "
-    "ROW_NUMBER() OVER (PARTITION BY account_id ORDER BY next_attempt, id) AS turn FROM deliveries "
-    "WHERE status = 'pending' AND next_attempt <= :now AND (lease_expires IS NULL OR lease_expires < :now)) "
-    "SELECT due.id, due.lease_owner, due.turn + COALESCE(busy.n, 0) AS slot FROM due "
-    "LEFT JOIN busy ON busy.account_id = due.account_id WHERE due.turn + COALESCE(busy.n, 0) <= :cap "
-    "ORDER BY slot, due.next_attempt, due.id LIMIT :n"
+    "{room}, {picked} SELECT id, lease_owner FROM (SELECT id, lease_owner, next_attempt, "
+    "busy + ROW_NUMBER() OVER (PARTITION BY account_id ORDER BY next_attempt, id) AS slot FROM picked) ranked "
+    "WHERE slot <= :cap ORDER BY slot, next_attempt, id LIMIT :n"
 )
-_FREE = "status = 'pending' AND (lease_expires IS NULL OR lease_expires < :now)"
 _TAKE = (
     "UPDATE deliveries SET lease_owner = :me, lease_expires = :exp WHERE {target} "
     "RETURNING id, task_id, account_id, url, attempts, created"
 )
-_NEXT_DUE = (
-    f"WITH busy AS ({_BUSY}) SELECT MIN(CASE WHEN d.lease_expires >= :now THEN d.lease_expires "
-    "ELSE d.next_attempt END) AS t FROM deliveries d LEFT JOIN busy ON busy.account_id = d.account_id "
-    "WHERE d.status = 'pending' AND (d.lease_expires >= :now OR COALESCE(busy.n, 0) < :cap)"
+NEXT_DUE = (
+    f"{_ROOM} SELECT MIN(t) AS t FROM (SELECT MIN(lease_expires) AS t FROM deliveries WHERE status = 'pending' "
+    "AND lease_expires >= :now UNION ALL SELECT (SELECT MIN(next_attempt) FROM deliveries "
+    f"WHERE account_id = room.account_id AND {_FREE}) AS t FROM room) soonest"
 )
 
 
@@ -66,6 +84,7 @@ class DeliveryStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self.candidates_sql = _CANDIDATES.format(room=_ROOM, picked=_PICKED[db.dialect])
         target = f"id = :id AND {_FREE}"
         if db.dialect == "postgresql":
             # Another dispatcher's claim not yet committed holds the row: skip it rather than wait on it.
@@ -76,7 +95,7 @@ class DeliveryStore:
         """Up to ``limit`` due deliveries leased to ``owner``, no account above ``per_account`` leases in all."""
 
         async def work(c: Conn) -> list[DueDelivery]:
-            rows = await c.all(_CANDIDATES, {"now": now, "n": limit, "cap": per_account})
+            rows = await c.all(self.candidates_sql, {"now": now, "n": limit, "cap": per_account})
             out = []
             for cand in rows:
                 row = await c.one(self._take, {"me": owner, "exp": now + lease, "id": cand["id"], "now": now})
@@ -132,7 +151,7 @@ class DeliveryStore:
     async def next_due(self, now: float, per_account: int) -> float | None:
         """The earliest time a claim could take something: a due delivery of an account under its cap, or a lease
         running out; deliveries of an account at its cap wait for one of its attempts to end."""
-        row = await self.db.read(lambda c: c.one(_NEXT_DUE, {"now": now, "cap": per_account}))
+        row = await self.db.read(lambda c: c.one(NEXT_DUE, {"now": now, "cap": per_account}))
         return None if row is None or row["t"] is None else float(row["t"])
 
     async def counts(self) -> dict[str, int]:
