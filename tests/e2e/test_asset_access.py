@@ -156,3 +156,21 @@ async def test_the_sweep_removes_what_a_submit_cut_off_before_its_commit_left(
     assert await served.rt.service.sweep_assets() == 1
     assert orphans[0] not in served.stored_files()
     assert set(served.stored_files()) == {p.rsplit("/", 1)[-1] for p in _paths(element)}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code"),
+    [
+        ("GET", "/assets/", 404, "route_not_found"),
+        ("GET", "/assets/..%2F..%2Fetc%2Fpasswd", 404, "route_not_found"),  # %2F is a slash to the router
+        ("GET", "/assets/" + "A" * 32 + ".exe", 404, "asset_not_found"),
+        ("GET", "/assets/" + "a" * 64 + ".jpg", 404, "asset_not_found"),
+        ("POST", "/assets/" + "A" * 32 + ".jpg", 405, "method_not_allowed"),
+        ("DELETE", "/assets/" + "A" * 32 + ".jpg", 405, "method_not_allowed"),
+    ],
+)
+async def test_every_other_answer_of_assets_is_the_contracts_json(
+    served: Served, method: str, path: str, status: int, code: str
+) -> None:
+    async with served.client() as anyone:
+        _json_error(await anyone.request(method, path), status, code)
