@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
-import numpy as np
-from numpy.typing import NDArray
 from PIL import Image, ImageOps
 
 from reelgate.errors import MediaError
+from reelgate.media.similarity import Fingerprint, difference, fingerprint, is_same_picture
 
 MIN_SIDE = 300
 MAX_ASPECT = 2.5
 # Checked from the header before any pixel is decoded: 50 MP is beyond any camera photo a 10 MB cap admits
 # in practice, and it stays below Pillow's own bomb warning (about 89 MP), so Pillow never needs its globals.
 MAX_PIXELS = 50_000_000
-# Hamming distance (of 64 bits) at or below which two images count as the same picture; see tests/media.
-NEAR_DUPLICATE_MAX_DISTANCE = 10
 
 _CODE = "image_processing_error"
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -34,8 +31,8 @@ class ImageInfo:
     format: Literal["jpeg", "png"]
     width: int
     height: int
-    phash: int
     ext: str
+    fingerprint: Fingerprint = field(repr=False, compare=False)
 
 
 class _Refused(Exception):
@@ -58,7 +55,8 @@ def _inspect(data: bytes, max_bytes: int) -> ImageInfo:
     _check_dimensions(width, height)
     image = _decode(data, fmt)
     width, height = image.size
-    return ImageInfo(format=fmt, width=width, height=height, phash=_phash(image), ext="jpg" if fmt == "jpeg" else "png")
+    ext = "jpg" if fmt == "jpeg" else "png"
+    return ImageInfo(format=fmt, width=width, height=height, ext=ext, fingerprint=fingerprint(image))
 
 
 def _sniff(data: bytes) -> Literal["jpeg", "png"]:
@@ -142,42 +140,10 @@ def _decode(data: bytes, fmt: str) -> Image.Image:
         raise _Refused(f"is a corrupt or truncated {fmt.upper()} image") from exc
 
 
-def _phash(image: Image.Image) -> int:
-    """64-bit DCT perceptual hash: low-frequency 8x8 DCT block of a 32x32 grey image, median-thresholded."""
-    grey = _flatten_alpha(image).convert("L").resize((32, 32), Image.Resampling.LANCZOS, reducing_gap=2.0)
-    pixels = np.asarray(grey, dtype=np.float64)
-    dct = _dct_matrix(32)
-    block = (dct @ pixels @ dct.T)[:8, :8].flatten()
-    # The DC term is the mean brightness, not structure: keep it out of the median.
-    median = np.median(block[1:])
-    bits = 0
-    for coefficient in block:
-        bits = (bits << 1) | int(coefficient > median)
-    return bits
-
-
-def _flatten_alpha(image: Image.Image) -> Image.Image:
-    # Transparent pixels keep arbitrary colours; put them on white so the hash sees what a viewer sees.
-    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba)
-    return image
-
-
-def _dct_matrix(n: int) -> NDArray[np.float64]:
-    k = np.arange(n).reshape(-1, 1)
-    i = np.arange(n).reshape(1, -1)
-    return np.cos(np.pi * (2 * i + 1) * k / (2 * n))
-
-
-def hamming(a: int, b: int) -> int:
-    return (a ^ b).bit_count()
-
-
 def is_near_duplicate(a: ImageInfo, b: ImageInfo) -> bool:
-    """True when the two images are the same picture (re-encoded, resized), not two views of a subject."""
-    return hamming(a.phash, b.phash) <= NEAR_DUPLICATE_MAX_DISTANCE
+    """True when the two images are the same picture (re-encoded, resized, cropped a little, recoloured), not two
+    views of a subject; see docs/near-duplicates.md for how the rule was measured."""
+    return is_same_picture(difference(a.fingerprint, b.fingerprint))
 
 
 def size_text(n: int) -> str:
