@@ -22,6 +22,17 @@ from reelgate.netguard import Resolver
 from reelgate.runtime import Runtime, build_app
 
 
+async def make_key(rt: Runtime, account: str, credits: int = 5, group: str | None = None) -> str:
+    """A new API key for ``account`` (created if new), granted ``credits`` credits first."""
+    accounts = rt.store.accounts
+    acct = await accounts.ensure_account(account, group, new_secret())
+    if credits:
+        await accounts.grant(acct, credits * 1000, "test")
+    key = new_api_key()
+    await accounts.add_key(acct, hash_key(key), key_prefix(key), "")
+    return key
+
+
 @dataclass
 class Api:
     client: httpx.AsyncClient
@@ -29,13 +40,7 @@ class Api:
     app: Starlette
 
     async def key(self, account: str = "acme", credits: int = 5, group: str | None = None) -> str:
-        accounts = self.rt.store.accounts
-        acct = await accounts.ensure_account(account, group, new_secret())
-        if credits:
-            await accounts.grant(acct, credits * 1000, "test")
-        key = new_api_key()
-        await accounts.add_key(acct, hash_key(key), key_prefix(key), "")
-        return key
+        return await make_key(self.rt, account, credits, group)
 
     async def submit(self, key: str, body: dict[str, Any], **headers: str) -> httpx.Response:
         return await self.client.post("/v1/videos/generations", json=body, headers={**auth(key), **headers})

@@ -12,10 +12,9 @@ from typing import Any
 import httpx
 import uvicorn
 
+from harness import make_key
 from procs import free_port
 from reelgate.api.server import BoundedHttpToolsProtocol
-from reelgate.auth import hash_key, key_prefix, new_api_key
-from reelgate.callbacks import new_secret
 from reelgate.config import Settings
 from reelgate.runtime import Runtime, build_app
 
@@ -26,13 +25,7 @@ class Served:
     rt: Runtime
 
     async def key(self, account: str, credits: int = 5, group: str | None = None) -> str:
-        accounts = self.rt.store.accounts
-        acct = await accounts.ensure_account(account, group, new_secret())
-        if credits:
-            await accounts.grant(acct, credits * 1000, "test")
-        key = new_api_key()
-        await accounts.add_key(acct, hash_key(key), key_prefix(key), "")
-        return key
+        return await make_key(self.rt, account, credits, group)
 
     def client(self, key: str | None = None, timeout: float = 60, **headers: str) -> httpx.AsyncClient:
         if key:

@@ -7,6 +7,7 @@ from typing import Any
 
 from reelgate.callbacks import new_secret
 from reelgate.domain import new_task_id, new_webhook_id
+from reelgate.store.db import Conn
 from reelgate.store.sql import Store
 from reelgate.store.tasks import Finish, NewTask
 
@@ -35,3 +36,16 @@ def done(task_id: str, owner: str, *, ok: bool = True, **changes: Any) -> Finish
         result={"element_id": "123"} if ok else None, error_code=None if ok else "unknown_error",
         error_message=None if ok else "boom", webhook_id=new_webhook_id(), **changes,
     )  # fmt: skip
+
+
+async def query_plan(store: Store, sql: str, params: dict[str, object]) -> str:
+    """The engine's plan for ``sql``, its lines joined by `` | `` (indexes are forced on PostgreSQL's tiny tables)."""
+    if store.db.dialect == "sqlite":
+        rows = await store.db.read(lambda c: c.all(f"EXPLAIN QUERY PLAN {sql}", params))
+        return " | ".join(str(r["detail"]) for r in rows)
+
+    async def explain(c: Conn) -> str:
+        await c.run("SET LOCAL enable_seqscan = off")  # a table of a few rows would be scanned whatever its indexes
+        return " | ".join(str(r["QUERY PLAN"]) for r in await c.all(f"EXPLAIN {sql}", params))
+
+    return await store.db.write(explain)

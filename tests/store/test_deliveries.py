@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import time
 
-from reelgate.store.db import Conn
 from reelgate.store.deliveries import NEXT_DUE, Attempt
 from reelgate.store.sql import Store
 
-from .factories import account, done, new_task
+from .factories import account, done, new_task, query_plan
 
 CAP = 3
 
@@ -92,23 +91,11 @@ async def test_next_due_ignores_an_account_at_its_cap(store: Store) -> None:
     assert (due := await store.deliveries.next_due(now, CAP + 2)) is not None and due < now
 
 
-async def _plan(store: Store, sql: str, params: dict[str, object]) -> str:
-    if store.db.dialect == "sqlite":
-        rows = await store.db.read(lambda c: c.all(f"EXPLAIN QUERY PLAN {sql}", params))
-        return " | ".join(str(r["detail"]) for r in rows)
-
-    async def explain(c: Conn) -> str:
-        await c.run("SET LOCAL enable_seqscan = off")  # a table of a few rows would be scanned whatever its indexes
-        return " | ".join(str(r["QUERY PLAN"]) for r in await c.all(f"EXPLAIN {sql}", params))
-
-    return await store.db.write(explain)
-
-
 async def test_claims_read_indexes_not_the_backlog(store: Store) -> None:
     # A slow receiver can leave one account tens of thousands due: a claim reads each account's next few through
     # (status, account_id, next_attempt) and the live leases through (status, lease_expires, account_id).
     params = {"now": time.time(), "n": 16, "cap": CAP}
     for sql in (store.deliveries.candidates_sql, NEXT_DUE):
-        plan = await _plan(store, sql, params)
+        plan = await query_plan(store, sql, params)
         assert "deliveries_by_account" in plan and "deliveries_by_lease" in plan, plan
         assert "deliveries_due" not in plan and "SCAN deliveries " not in f"{plan} " and "Seq Scan" not in plan, plan

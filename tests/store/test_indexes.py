@@ -4,28 +4,15 @@ from __future__ import annotations
 
 import time
 
-from reelgate.store.db import Conn
 from reelgate.store.sql import Store
 from reelgate.store.tasks import Finish
 
-from .factories import account, new_task
+from .factories import account, new_task, query_plan
 
 RECENT = (
     "SELECT finished_at - created_at AS d FROM tasks WHERE model = :m AND status = 'completed' "
     "AND finished_at IS NOT NULL ORDER BY finished_at DESC LIMIT :n"
 )
-
-
-async def _plan(store: Store, sql: str, params: dict[str, object]) -> str:
-    if store.db.dialect == "sqlite":
-        rows = await store.db.read(lambda c: c.all(f"EXPLAIN QUERY PLAN {sql}", params))
-        return " ".join(str(r["detail"]) for r in rows)
-
-    async def explain(c: Conn) -> str:
-        await c.run("SET LOCAL enable_seqscan = off")  # a table of a few rows would be scanned whatever its indexes
-        return " ".join(str(r["QUERY PLAN"]) for r in await c.all(f"EXPLAIN {sql}", params))
-
-    return await store.db.write(explain)
 
 
 async def _index_sql(store: Store, index: str) -> str:
@@ -39,7 +26,7 @@ async def _index_sql(store: Store, index: str) -> str:
 
 
 async def test_recent_durations_read_only_completed_tasks_from_their_own_index(store: Store) -> None:
-    plan = await _plan(store, RECENT, {"m": "kling-custom-element", "n": 200})
+    plan = await query_plan(store, RECENT, {"m": "kling-custom-element", "n": 200})
     assert "tasks_completed_by_model" in plan
 
 
