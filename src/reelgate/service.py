@@ -226,7 +226,7 @@ class TaskService:
     async def precheck_upload(self, owner: KeyOwner, key: str | None, declared: str | None) -> Precheck | None:
         """Before a body too large to parse on the event loop is read: refuse what the account alone can refuse
         (no credits for any model, the in-flight cap), so such a body is never even read. None for other bodies."""
-        if declared is None or not declared.isdigit() or int(declared) <= LOOP_BODY_BYTES:
+        if declared is None or not (declared.isascii() and declared.isdigit()) or int(declared) <= LOOP_BODY_BYTES:
             return None
         pre = await self.store.uploads.precheck(owner.account_id, owner.key_id, self._idempotency_key(key))
         if pre.used_hash is None:
@@ -352,7 +352,11 @@ class TaskService:
     # --- elements -----------------------------------------------------------------------------------------------
 
     async def element(self, element_id: str, owner: KeyOwner) -> ElementRecord:
-        found = await self.store.elements.get(element_id, owner.account_id) if element_id.isdigit() else None
+        found = (
+            await self.store.elements.get(element_id, owner.account_id)
+            if element_id.isascii() and element_id.isdigit()
+            else None
+        )
         if found is None:
             raise NotFound(f"element {element_id[:40]} not found", param="element_id", code="element_not_found")
         return found

@@ -126,6 +126,15 @@ def test_hostile_query_values_answer_the_contracts_400(live: Live, path: str, pa
     _assert_contract_error(live.client.get(path), 400, param)
 
 
+@pytest.mark.parametrize("element_id", ["%C2%B2", "%D9%A3", "%EF%BC%91", "%00", "9" * 5000])
+def test_hostile_element_ids_answer_404(live: Live, element_id: str) -> None:
+    # A non-ASCII digit passes str.isdigit(); it must still be an unknown id, never a store error.
+    for method in ("GET", "DELETE"):
+        response = live.client.request(method, f"/v1/elements/{element_id}")
+        assert response.status_code == 404, (method, element_id[:20], response.text)
+        assert response.json()["error"]["type"] == "not_found_error"
+
+
 def test_well_formed_queries_still_page_and_filter(live: Live) -> None:
     tasks = live.client.get("/v1/tasks", params={"limit": 1, "model": "kling-custom-element", "status": "completed"})
     assert tasks.status_code == 200 and [t["id"] for t in tasks.json()["data"]] == [live.task_id]

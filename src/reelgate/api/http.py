@@ -31,7 +31,7 @@ def error_response(exc: ApiError) -> Response:
 async def read_body(request: Request, max_bytes: int) -> bytes:
     """The body's bytes, refused early when it is too big."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
         raise RequestTooLarge(f"request body is larger than the {max_bytes} byte limit")
     chunks, size = [], 0
     try:

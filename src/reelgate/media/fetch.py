@@ -177,7 +177,7 @@ async def _read_body(response: httpx.Response, max_bytes: int) -> bytes:
         # Decompressing would let a small answer expand without bound; media files are compressed already.
         raise _Failed("could not be fetched: the server sent a compressed (Content-Encoding) body")
     declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
+    if declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
         raise _Failed(f"is larger than {size_text(max_bytes)}")
     body = bytearray()
     async for chunk in response.aiter_raw():

@@ -325,7 +325,7 @@ class KlingProvider:
         "deleted" or "not found" from all of them counts as success.
         """
         name, sep, raw = upstream_id.rpartition(":")
-        if not raw.isdigit():
+        if not (raw.isascii() and raw.isdigit()):
             raise ValueError("a Kling upstream id ends with a decimal element id")
         named = self.pool.get(name) if sep else None
         errors: list[Exception] = []
