@@ -24,7 +24,7 @@ from reelgate.config import ConfigError, Settings
 from reelgate.errors import MediaError
 from reelgate.params import INTERNAL, CustomElementParams, is_url, media_items
 from reelgate.providers import Completed, Failed, Job, JobContext, Outcome, Pending
-from reelgate.providers.kling_api import KlingError, KlingTask, map_failure
+from reelgate.providers.kling_api import KlingError, KlingTask
 from reelgate.providers.kling_channels import (
     Busy,
     Channel,
@@ -34,6 +34,7 @@ from reelgate.providers.kling_channels import (
     config_from_env,
     load_config_file,
 )
+from reelgate.providers.kling_codes import map_failure
 from reelgate.providers.local import MediaPipeline, StoredMedia, result_data
 
 POLL_SLOT_WAIT = 2.0
