@@ -116,6 +116,11 @@ class TaskFailure(Exception):
         self.code = code
         self.message = message
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Media checks run in the media pool's processes and their failures come back pickled; Exception's own
+        # reduce would call __init__ with ``args`` (the message alone) and fail, which breaks the whole pool.
+        return type(self), (self.code, self.message), self.__dict__
+
 
 class MediaError(TaskFailure):
     """Reference media broke a rule; ``param`` names the offending item, e.g. ``refer_images[1]``."""

@@ -19,6 +19,7 @@ from reelgate.catalog import default_catalog
 from reelgate.config import Settings
 from reelgate.dispatcher import Dispatcher
 from reelgate.domain import TaskRecord
+from reelgate.media.pool import MediaPool
 from reelgate.metrics import Metrics
 from reelgate.providers import Provider
 from reelgate.providers.local import LocalProvider, MediaPipeline
@@ -61,12 +62,12 @@ class Runtime:
         await self.store.close()
 
 
-def build_providers(settings: Settings, assets: AssetStore) -> dict[str, Provider]:
-    providers: dict[str, Provider] = {"local": LocalProvider(MediaPipeline(settings, assets))}
+def build_providers(settings: Settings, assets: AssetStore, pool: MediaPool | None = None) -> dict[str, Provider]:
+    providers: dict[str, Provider] = {"local": LocalProvider(MediaPipeline(settings, assets, pool=pool))}
     if "kling" in settings.providers.values() or settings.kling_config:
         from reelgate.providers.kling import build_kling_provider  # loaded only where Kling is configured
 
-        providers["kling"] = build_kling_provider(settings, MediaPipeline(settings, assets))
+        providers["kling"] = build_kling_provider(settings, MediaPipeline(settings, assets, pool=pool))
     return providers
 
 
@@ -80,8 +81,9 @@ def build_runtime(
     """Wire every part from settings; nothing touches the network or the database until ``start``."""
     store = Store(make_database(settings.resolved_database_url), load_box(settings))
     assets = AssetStore(settings.assets_dir, store.uploads)  # every stored file registered to its task
-    providers = build_providers(settings, assets)
-    service = TaskService(settings, store, default_catalog(), assets, providers)
+    media = MediaPool.from_settings(settings)  # one pool for submits and the worker's media work; no process yet
+    providers = build_providers(settings, assets, media)
+    service = TaskService(settings, store, default_catalog(), assets, providers, media)
     metrics = Metrics()
     rt = Runtime(settings, store, service, metrics, providers)
     if worker:
