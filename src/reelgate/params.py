@@ -61,6 +61,12 @@ def free_text(value: str, limit: int, info: ValidationInfo) -> str:
         return value  # stored params passed these rules when submitted; rules added later must not strand them
     if len(value) > limit * CODE_POINTS_PER_CHARACTER:
         raise ValueError(f"must be 1-{limit} characters (and at most {limit * CODE_POINTS_PER_CHARACTER} code points)")
+    if value.isascii() and value.isprintable():
+        # Printable ASCII (nearly every request) has no hidden or format characters and one character per code
+        # point: the Unicode rules below cost 25 us a submit, 10% of the submit route's CPU.
+        if not 1 <= len(value) <= limit:
+            raise ValueError(f"must be 1-{limit} characters")
+        return value
     problem = _hidden(value)
     if problem is not None:
         raise ValueError(problem)
@@ -89,7 +95,8 @@ def _media_source(value: str, kind: Literal["image", "video"], info: ValidationI
         if len(value) > MAX_URL_LENGTH:
             raise ValueError(f"must be at most {MAX_URL_LENGTH} characters")
         # The fetch refuses these too (netguard), but only once a task holds the caller's credits: say so at submit.
-        if info.context != INTERNAL and any(c.isspace() or not c.isprintable() or c == "\\" for c in value):
+        # str.isprintable() is False for every whitespace character but the ASCII space, and runs in C.
+        if info.context != INTERNAL and (not value.isprintable() or " " in value or "\\" in value):
             raise ValueError("must not contain spaces, control characters or backslashes")
         return value
     match = _DATA_URI_RE.match(value)
