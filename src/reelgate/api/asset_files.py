@@ -23,7 +23,8 @@ from reelgate.errors import NotFound, RangeNotSatisfiable
 CHUNK = 256 * 1024
 # Revocable (an element's media go when it is deleted): no shared cache keeps a copy, a browser only briefly.
 CACHE_CONTROL = "private, max-age=300"
-_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+# ASCII digits, at most 18 (any file size fits): \d takes other scripts' digits, and int() refuses 4,300+ digits.
+_RANGE = re.compile(r"bytes=([0-9]{0,18})-([0-9]{0,18})")
 MEDIA_TYPES = {"jpg": "image/jpeg", "png": "image/png", "mp4": "video/mp4", "mov": "video/quicktime"}
 
 
