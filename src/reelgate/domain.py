@@ -23,7 +23,7 @@ _SUBSECOND_SLOTS: Final = 36**2
 _SLOT_SYMBOLS: Final = tuple(_ALPHABET[slot // 36] + _ALPHABET[slot % 36] for slot in range(_SUBSECOND_SLOTS))
 _UNIFORM_BYTES: Final = 252  # the largest multiple of 36 a byte can hold
 _SYMBOL_OF_BYTE: Final = tuple(_ALPHABET[b % 36] for b in range(_UNIFORM_BYTES))
-_TASK_ID_RE: Final = re.compile(r"task-unified-\d{1,12}-[a-z0-9]{8}")
+_TASK_ID_RE: Final = re.compile(r"task-unified-[0-9]{1,12}-[a-z0-9]{8}")  # ASCII: \d takes any script's digits
 MAX_LOCAL_ELEMENT_ID: Final = 2**53 - 1
 
 TASK_ERROR_CODES: Final = frozenset(

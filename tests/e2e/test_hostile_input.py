@@ -108,6 +108,7 @@ REFUSED = [
     ("/v1/tasks?limit=" + "9" * 5000, "limit"),  # int() of more than 4,300 digits raises ValueError: was a 500
     ("/v1/tasks?after=" + "a" * 5000, "after"),
     ("/v1/tasks?after=task-unified-1-abc", "after"),
+    ("/v1/tasks?after=task-unified-%D9%A1%D9%A7-abcdefgh", "after"),  # Arabic-Indic digits matched \\d
     ("/v1/tasks?after=%FF%FE", "after"),  # not UTF-8
     ("/v1/tasks?after=", "after"),
     ("/v1/elements?after=12x", "after"),
