@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reelgate.store.tasks import NewTask, _prefix_bounds
+from reelgate.store.task_create import NewTask, _prefix_bounds
 from store.factories import new_task
 
 Submit = tuple[int, int, int]  # account, price, in-flight cap
