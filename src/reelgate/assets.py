@@ -80,6 +80,16 @@ class AssetStore:
         if forget and self._index is not None and names:
             await self._index.forget(names)
 
+    async def read(self, name: str) -> bytes | None:
+        """The bytes of a stored object (legacy hash names included), or None when it is not there."""
+        path = self.path_for(name)
+        if path is None:
+            return None
+        try:
+            return await asyncio.to_thread(path.read_bytes)
+        except FileNotFoundError:
+            return None
+
     def path_for(self, name: str) -> Path | None:
         """The file for a stored name (legacy hash names included), or None for anything else."""
         if not (_NAME.fullmatch(name) or _LEGACY.fullmatch(name)):

@@ -126,7 +126,7 @@ class KlingProvider:
         if channel is None or not channel.healthy():
             return self._move(run, state)  # safe: nothing was sent, or the lookup just said "not found"
         try:
-            body = await asyncio.to_thread(self._body, run, state)
+            body = await self._body(run, state)
         except HandoffError as exc:
             log.error("cannot build the Kling create body", extra={"task_id": run.job.task_id, "error": str(exc)})
             return Failed("service_error", HANDOFF)
@@ -264,11 +264,11 @@ class KlingProvider:
 
     # --- the create body -------------------------------------------------------------------------------------
 
-    def _body(self, run: _Run, state: State) -> dict[str, Any]:
+    async def _body(self, run: _Run, state: State) -> dict[str, Any]:
         """Kling's create body: our params, the media as Base64 or URL, our task id as ``external_task_id``."""
         p = run.params
         names = {m["field"]: m["name"] for m in state["media"]}
-        handed = [(kind, self._handoff(source, kind, names[field])) for field, source, kind in media_items(p)]
+        handed = [(kind, await self._handoff(source, kind, names[field])) for field, source, kind in media_items(p)]
         images = [value for kind, value in handed if kind == "image"]
         videos = [value for kind, value in handed if kind == "video"]
         body: dict[str, Any] = {"element_name": p.element_name, "element_description": p.element_description,
@@ -286,12 +286,13 @@ class KlingProvider:
             body["callback_url"] = f"{self.config.callback_base_url.rstrip('/')}{self.hook_path(run.job.task_id)}"
         return body
 
-    def _handoff(self, source: str, kind: str, name: str) -> str:
+    async def _handoff(self, source: str, kind: str, name: str) -> str:
         if kind == "image" and self.config.media_handoff == "base64":
-            path = self.pipeline.assets.path_for(name)
-            if path is None:
+            data = await self.pipeline.assets.read(name)
+            if data is None:
                 raise HandoffError(f"the stored copy {name} is missing")
-            return base64.b64encode(path.read_bytes()).decode("ascii")
+            # Encoding 10 MB takes ~10 ms: off the event loop, which keeps answering polls.
+            return (await asyncio.to_thread(base64.b64encode, data)).decode("ascii")
         if self.pipeline.settings.public_base_url:
             return self.pipeline.url(name)  # the very bytes we checked
         if is_url(source):

@@ -77,10 +77,10 @@ class MediaPipeline:
         """The item's bytes, and its stored name when it was uploaded with the task (stored already)."""
         if source.startswith(ASSET_REF):
             name = source.removeprefix(ASSET_REF)
-            path = self.assets.path_for(name)
-            if path is None:
+            data = await self.assets.read(name)
+            if data is None:
                 raise MediaError("service_error", f"{field}: the stored copy of the upload is missing", param=field)
-            return await asyncio.to_thread(path.read_bytes), name
+            return data, name
         data = await load_media(source, field=field, kind=kind, limits=self._limits[kind], client=self._client,
                                 allow_private=self.settings.allow_private_networks)  # fmt: skip
         return data, None
