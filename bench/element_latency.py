@@ -7,7 +7,7 @@ never seen before (a unique JPEG comment / MP4 ``free`` box), so the content-add
 - engine: ``reelgate serve`` with its workers; POST the task, then GET /v1/tasks/{id} every ~5 ms until it is
   terminal; the time from just before the POST to the first GET that shows ``completed``.
 - floor: the same files fetched over HTTP with reelgate.media.fetch.load_media, checked with inspect_image /
-  inspect_video and stored with AssetStore.put, back to back in this one process.
+  inspect_video and stored with the storage backend's put, back to back in this one process.
 
 Target: median(engine) <= 2 x median(floor) + 50 ms. Also shown: the slowest poll GET seen while the tasks ran,
 i.e. how long the API of that process could not answer while its worker handled the media.
@@ -46,11 +46,12 @@ add_tests_to_path()
 
 from fakes import mediagen  # noqa: E402
 from fakes.media_server import MediaServer  # noqa: E402
-from reelgate.assets import AssetStore, new_name  # noqa: E402
+from reelgate.assets import new_name  # noqa: E402
 from reelgate.config import Settings  # noqa: E402
 from reelgate.media.fetch import FetchLimits, load_media, make_fetch_client  # noqa: E402
 from reelgate.media.images import inspect_image  # noqa: E402
 from reelgate.media.video import inspect_video  # noqa: E402
+from reelgate.storage import DirectoryStorage  # noqa: E402
 
 Kind = Literal["image", "video"]
 FRONTAL = "model_params.element_image_list.frontal_image"
@@ -164,7 +165,7 @@ class Floor:
             for kind in ("image", "video")
         }  # fmt: skip
         self.client = make_fetch_client(allow_private=True, limits=self.limits["video"])
-        self.assets = AssetStore(root)
+        self.storage = DirectoryStorage(root)
 
     async def once(self, urls: list[tuple[str, Kind, str]]) -> float:
         started = time.perf_counter()
@@ -173,11 +174,10 @@ class Floor:
                                     allow_private=True)  # fmt: skip
             if kind == "image":
                 ext = inspect_image(data, field=fld, max_bytes=self.settings.image_max_bytes).ext
-                self.assets.write(new_name(ext), data)
+                await self.storage.put(new_name(ext), data)
             else:
                 video = inspect_video(data, field=fld, max_bytes=self.settings.video_max_bytes)
-                self.assets.write(new_name("jpg"), video.thumbnail_jpeg)
-                self.assets.write(new_name(video.ext), data)
+                await self.storage.put_many([(new_name("jpg"), video.thumbnail_jpeg), (new_name(video.ext), data)])
         return time.perf_counter() - started
 
 

@@ -27,6 +27,7 @@ from reelgate.ratelimit import LocalRateLimiter, RateLimiter, RedisRateLimiter
 from reelgate.sealing import load_box
 from reelgate.service import TaskService
 from reelgate.store.engines import make_database
+from reelgate.storage import storage_from_settings
 from reelgate.store.sql import Store
 from reelgate.worker import Worker
 
@@ -80,7 +81,7 @@ def build_runtime(
 ) -> Runtime:
     """Wire every part from settings; nothing touches the network or the database until ``start``."""
     store = Store(make_database(settings.resolved_database_url), load_box(settings))
-    assets = AssetStore(settings.assets_dir, store.uploads)  # every stored file registered to its task
+    assets = AssetStore(storage_from_settings(settings), store.uploads)  # every stored object registered to its task
     media = MediaPool.from_settings(settings)  # one pool for submits and the worker's media work; no process yet
     providers = build_providers(settings, assets, media)
     service = TaskService(settings, store, default_catalog(), assets, providers, media)
@@ -99,7 +100,7 @@ def check_providers(settings: Settings) -> None:
     """Build and close the configured providers once, so a bad provider configuration fails before serving."""
 
     async def build_and_close() -> None:
-        for provider in build_providers(settings, AssetStore(settings.assets_dir)).values():
+        for provider in build_providers(settings, AssetStore(storage_from_settings(settings))).values():
             await provider.aclose()
 
     asyncio.run(build_and_close())

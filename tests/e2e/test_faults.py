@@ -14,7 +14,7 @@ from fakes import mediagen
 from fakes.media_server import MediaServer
 from fakes.tcp_proxy import TcpProxy
 from harness import Api, auth, b64_jpeg, image_body, make_settings, open_api
-from reelgate.assets import AssetStore
+from reelgate.storage import DirectoryStorage
 
 
 async def test_database_outage_answers_503_then_recovers_by_itself(tmp_path: Path, pg_session_url: str) -> None:
@@ -48,11 +48,11 @@ async def test_database_outage_answers_503_then_recovers_by_itself(tmp_path: Pat
 
 @pytest.fixture
 def full_disk(monkeypatch: pytest.MonkeyPatch) -> None:
-    def no_space(self: AssetStore, name: str, data: bytes) -> None:
+    def no_space(self: DirectoryStorage, *args: object, **kwargs: object) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
     # The one stand-in of the suite: a real full disk cannot be had in a test sandbox.
-    monkeypatch.setattr(AssetStore, "write", no_space)
+    monkeypatch.setattr(DirectoryStorage, "_commit", no_space)
 
 
 async def test_full_disk_fails_the_task_cleanly_with_a_refund(api: Api, full_disk: None) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from reelgate.assets import AssetStore
+from reelgate.storage import DirectoryStorage
 from reelgate.config import ConfigError, Settings
 from reelgate.providers.kling import build_kling_provider
 from reelgate.providers.kling_api import KlingClient, KlingCredentials
@@ -26,7 +27,7 @@ def _file(tmp_path: Path, raw: object, mode: int = 0o600) -> str:
 
 
 def _pipeline(tmp_path: Path, settings: Settings) -> MediaPipeline:
-    return MediaPipeline(settings, AssetStore(tmp_path / "assets"))
+    return MediaPipeline(settings, AssetStore(DirectoryStorage(tmp_path / "assets")))
 
 
 @pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o660, 0o610])

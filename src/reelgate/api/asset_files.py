@@ -1,24 +1,22 @@
-"""Serving one stored media file: GET and HEAD, a single byte range, validators; every refusal is the contract's JSON.
+"""Serving one stored media object: GET and HEAD, a single byte range, validators; every refusal is the contract's JSON.
 
 Starlette's FileResponse answers a bad range with its own plain-text 416 (or 400), and a file deleted between the
-route's check and the response with a plain 500; here the file is opened first (a deleted element's media are
-then simply not found), the range is decided before anything is sent, and the open file is streamed.
+route's check and the response with a plain 500; here the object is opened first through the storage interface (a
+deleted element's media are then simply not found), the range is decided before anything is sent, and the open
+object is streamed, whatever backend keeps it.
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
 import re
 from email.utils import formatdate
-from pathlib import Path
-from typing import IO
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from reelgate.errors import NotFound, RangeNotSatisfiable
+from reelgate.errors import RangeNotSatisfiable
+from reelgate.storage import ObjectReader
 
 CHUNK = 256 * 1024
 # Revocable (an element's media go when it is deleted): no shared cache keeps a copy, a browser only briefly.
@@ -54,47 +52,43 @@ def _unsatisfiable(size: int) -> RangeNotSatisfiable:
 
 
 class StoredFile(Response):
-    """An open file, streamed whole or as one range; the file is closed when the response ends."""
+    """An open object, streamed whole or as one range; the object is closed when the response ends."""
 
-    def __init__(self, handle: IO[bytes], start: int, end: int, status: int, headers: dict[str, str]) -> None:
-        self.handle, self.start, self.end = handle, start, end
+    def __init__(self, reader: ObjectReader, start: int, end: int, status: int, headers: dict[str, str]) -> None:
+        self.reader, self.start, self.end = reader, start, end
         super().__init__(status_code=status, headers=headers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-            remaining = 0 if scope["method"] == "HEAD" or self.status_code == 304 else self.end - self.start + 1
-            await asyncio.to_thread(self.handle.seek, self.start)
-            while remaining > 0:
-                chunk = await asyncio.to_thread(self.handle.read, min(CHUNK, remaining))
-                remaining = remaining - len(chunk) if chunk else 0
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            if scope["method"] != "HEAD" and self.status_code != 304:
+                async for chunk in self.reader.chunks(self.start, self.end, CHUNK):
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
-            await asyncio.to_thread(self.handle.close)
+            await self.reader.aclose()
 
 
-async def stored_file(request: Request, path: Path) -> StoredFile:
-    """The response for ``path`` (a stored file's name, checked): 200, 206, 304, or NotFound once it is gone."""
+async def stored_file(request: Request, name: str, reader: ObjectReader) -> StoredFile:
+    """The response for the object ``name`` (checked) opened as ``reader``: 200, 206 or 304; 416 for a bad range."""
     try:
-        handle = await asyncio.to_thread(open, path, "rb")
-    except FileNotFoundError:
-        raise NotFound("no such stored file", code="asset_not_found") from None
-    try:
-        info = os.fstat(handle.fileno())
-        etag = f'"{path.name.split(".")[0]}"'  # a name never changes its bytes, so the name is the validator
-        headers = {"Content-Type": MEDIA_TYPES.get(path.suffix.lstrip("."), "application/octet-stream"),
-                   "Accept-Ranges": "bytes", "ETag": etag, "Last-Modified": formatdate(info.st_mtime, usegmt=True),
+        size = reader.info.size
+        stem, _, ext = name.partition(".")
+        etag = f'"{stem}"'  # a name never changes its bytes, so the name is the validator
+        modified = formatdate(reader.info.modified, usegmt=True)
+        headers = {"Content-Type": MEDIA_TYPES.get(ext, "application/octet-stream"),
+                   "Accept-Ranges": "bytes", "ETag": etag, "Last-Modified": modified,
                    "Cache-Control": CACHE_CONTROL, "X-Content-Type-Options": "nosniff"}  # fmt: skip
         if etag in request.headers.get("if-none-match", ""):
-            return StoredFile(handle, 0, -1, 304, headers)
+            return StoredFile(reader, 0, -1, 304, headers)
         if_range = request.headers.get("if-range")
-        wanted = byte_range(request.headers.get("range"), info.st_size)
+        wanted = byte_range(request.headers.get("range"), size)
         if wanted is None or (if_range is not None and if_range not in (etag, headers["Last-Modified"])):
-            return StoredFile(handle, 0, info.st_size - 1, 200, {**headers, "Content-Length": str(info.st_size)})
+            return StoredFile(reader, 0, size - 1, 200, {**headers, "Content-Length": str(size)})
         start, end = wanted
-        headers.update({"Content-Length": str(end - start + 1), "Content-Range": f"bytes {start}-{end}/{info.st_size}"})
-        return StoredFile(handle, start, end, 206, headers)
+        headers.update({"Content-Length": str(end - start + 1), "Content-Range": f"bytes {start}-{end}/{size}"})
+        return StoredFile(reader, start, end, 206, headers)
     except BaseException:
-        handle.close()
+        # The response never started, so nobody else will close the reader (a 416 is raised from here).
+        await reader.aclose()
         raise

@@ -45,10 +45,11 @@ def routes(ctx: ApiContext) -> list[Route]:
     async def asset(request: Request) -> Response:
         # A capability URL: whoever holds the name may read the file (the account it was given to, the vendor it
         # was handed to); a content hash is never a name, and a deleted element's files are gone (404).
-        path = service.assets.public_path(request.path_params["name"])
-        if path is None:
+        name = request.path_params["name"]
+        reader = await service.assets.open_public(name)
+        if reader is None:
             raise NotFound("no such stored file", code="asset_not_found")
-        return await stored_file(request, path)
+        return await stored_file(request, name, reader)
 
     return [
         Route("/v1/elements", list_elements, methods=["GET"]),
