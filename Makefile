@@ -5,10 +5,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install run test lint bench audit clean
 
-$(STAMP): pyproject.toml
+# One pip call for both distributions, so pip takes reelgate-client (a dependency of the server) from this checkout.
+$(STAMP): pyproject.toml clients/python/pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -e ./clients/python -e ".[dev]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -20,8 +21,8 @@ test: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)
-	$(PY) -m ruff check src tests bench
-	$(PY) -m ruff format --check src tests bench
+	$(PY) -m ruff check src tests bench clients/python
+	$(PY) -m ruff format --check src tests bench clients/python
 	$(PY) -m mypy
 	$(VENV)/bin/lint-imports
 

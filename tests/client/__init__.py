@@ -1,1 +1,1 @@
-"""Tests of reelgate.client against a real server (and the helpers the CLI tests share)."""
+"""Tests of reelgate_client against a real server (and the helpers the CLI tests share)."""

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from client.live import LiveServer, flaky_proxy, jpeg, slow_images
-from reelgate.client import (
+from reelgate_client import (
     AsyncReelgate,
     AuthenticationError,
     BadRequestError,

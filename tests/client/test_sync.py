@@ -11,7 +11,7 @@ import pytest
 
 from client.live import LiveServer, flaky_proxy, free_port, jpeg, slow_images
 from reelgate.callbacks import new_secret, signed_headers
-from reelgate.client import (
+from reelgate_client import (
     APIConnectionError,
     APITimeoutError,
     AuthenticationError,

@@ -10,10 +10,10 @@ import httpx
 import pytest
 
 from client.live import jpeg, png
-from reelgate.client import MediaInputError, Task, TaskFailedError, WaitTimeoutError
-from reelgate.client._errors import retry_after
-from reelgate.client._media import encode_media, sniff_mime
-from reelgate.client._poll import Poller
+from reelgate_client import MediaInputError, Task, TaskFailedError, WaitTimeoutError
+from reelgate_client._errors import retry_after
+from reelgate_client._media import encode_media, sniff_mime
+from reelgate_client._poll import Poller
 
 
 def _task(status: str = "processing", progress: int = 10, eta: int = 600, **extra: object) -> Task:

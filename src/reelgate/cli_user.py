@@ -1,6 +1,6 @@
 """User commands for the API: ``reelgate element create|list|get|delete`` and ``reelgate task get|list|cancel|wait``.
 
-Every command talks to a Reelgate server through ``reelgate.client``, with the key and address from
+Every command talks to a Reelgate server through ``reelgate_client``, with the key and address from
 ``--api-key``/``--base-url`` or ``REELGATE_API_KEY``/``REELGATE_BASE_URL`` (default http://127.0.0.1:8000).
 Answers go to stdout (``--json`` prints the server's JSON, for scripts); progress bars, summaries and errors go to
 stderr, so ``ID=$(reelgate element create ... --wait)`` captures just the element id. An error is one line on
@@ -32,7 +32,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn
 from rich.table import Column, Table
 from rich.text import Text
 
-from reelgate.client import (
+from reelgate_client import (
     DEFAULT_BASE_URL,
     APIConnectionError,
     APIStatusError,

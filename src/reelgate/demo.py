@@ -3,7 +3,7 @@
 Nothing is needed beyond this package: no network, no configuration, no API key. The server runs in a background
 thread on a free 127.0.0.1 port with a temporary data directory, an account with credits is created through the
 store (as ``reelgate keys create`` does), two reference images are drawn with Pillow, and the element is created
-with ``reelgate.client`` exactly as any user would.
+with ``reelgate_client`` exactly as any user would.
 """
 
 from __future__ import annotations
@@ -29,12 +29,12 @@ from rich.text import Text
 
 from reelgate.auth import hash_key, key_prefix, new_api_key
 from reelgate.callbacks import new_secret
-from reelgate.client import Element, Reelgate, ReelgateError, Task
 from reelgate.config import Settings
 from reelgate.runtime import build_app
 from reelgate.sealing import load_box
 from reelgate.store.migrate import upgrade
 from reelgate.store.sql import Store
+from reelgate_client import Element, Reelgate, ReelgateError, Task
 
 WIDTH, HEIGHT = 768, 1024
 DEMO_CREDITS = 10

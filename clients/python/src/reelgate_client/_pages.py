@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Itera
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from reelgate.client._errors import ReelgateError
+from reelgate_client._errors import ReelgateError
 
 T = TypeVar("T")
 

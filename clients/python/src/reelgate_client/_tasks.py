@@ -6,10 +6,10 @@ import asyncio
 import time
 from urllib.parse import quote
 
-from reelgate.client._base import AsyncAPIClient, SyncAPIClient
-from reelgate.client._pages import AsyncPage, AsyncPaginator, SyncPage, page_parts
-from reelgate.client._poll import DEFAULT_WAIT_TIMEOUT, Poller, ProgressCallback
-from reelgate.client._types import CallbackLog, Task, TaskStatus
+from reelgate_client._base import AsyncAPIClient, SyncAPIClient
+from reelgate_client._pages import AsyncPage, AsyncPaginator, SyncPage, page_parts
+from reelgate_client._poll import DEFAULT_WAIT_TIMEOUT, Poller, ProgressCallback
+from reelgate_client._types import CallbackLog, Task, TaskStatus
 
 TaskRef = str | Task
 

@@ -1,6 +1,6 @@
 """A Python client for the Reelgate API: ``Reelgate`` (blocking) and ``AsyncReelgate``, typed results, one error tree.
 
-from reelgate.client import Reelgate
+from reelgate_client import Reelgate
 
 with Reelgate() as client:  # REELGATE_API_KEY, REELGATE_BASE_URL
     task = client.elements.create(name="Bob", description="a knight", frontal="front.jpg", refer=["side.jpg"])
@@ -8,11 +8,9 @@ with Reelgate() as client:  # REELGATE_API_KEY, REELGATE_BASE_URL
     print(done.result.element_id)
 """
 
-from reelgate.callbacks import WebhookVerificationError
-from reelgate.callbacks import verify as verify_webhook
-from reelgate.client._base import DEFAULT_BASE_URL
-from reelgate.client._client import AsyncReelgate, Reelgate
-from reelgate.client._errors import (
+from reelgate_client._base import DEFAULT_BASE_URL
+from reelgate_client._client import AsyncReelgate, Reelgate
+from reelgate_client._errors import (
     APIConnectionError,
     APIResponseError,
     APIStatusError,
@@ -33,9 +31,9 @@ from reelgate.client._errors import (
     UpstreamError,
     WaitTimeoutError,
 )
-from reelgate.client._media import MediaInput
-from reelgate.client._pages import AsyncPage, AsyncPaginator, SyncPage
-from reelgate.client._types import (
+from reelgate_client._media import MediaInput
+from reelgate_client._pages import AsyncPage, AsyncPaginator, SyncPage
+from reelgate_client._types import (
     CallbackLog,
     DeletedElement,
     Element,
@@ -46,8 +44,12 @@ from reelgate.client._types import (
     TaskStatus,
     Usage,
 )
+from reelgate_client._version import __version__
+from reelgate_client._webhooks import WebhookVerificationError
+from reelgate_client._webhooks import verify as verify_webhook
 
 __all__ = [
+    "__version__",
     "DEFAULT_BASE_URL",
     "APIConnectionError",
     "APIResponseError",

@@ -6,8 +6,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from reelgate.client._errors import TaskFailedError, WaitTimeoutError
-from reelgate.client._types import Task
+from reelgate_client._errors import TaskFailedError, WaitTimeoutError
+from reelgate_client._types import Task
 
 FIRST_INTERVAL = 0.25
 GROWTH = 1.5

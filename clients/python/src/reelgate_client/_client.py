@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import httpx
 
-from reelgate.client._base import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, AsyncAPIClient, SyncAPIClient, Timeout
-from reelgate.client._elements import AsyncElements, Elements
-from reelgate.client._models import AsyncModels, Models
-from reelgate.client._tasks import AsyncTasks, Tasks
+from reelgate_client._base import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, AsyncAPIClient, SyncAPIClient, Timeout
+from reelgate_client._elements import AsyncElements, Elements
+from reelgate_client._models import AsyncModels, Models
+from reelgate_client._tasks import AsyncTasks, Tasks
 
 
 class Reelgate(SyncAPIClient):

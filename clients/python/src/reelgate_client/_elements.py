@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from reelgate.client._base import AsyncAPIClient, SyncAPIClient
-from reelgate.client._media import MediaInput, encode_media
-from reelgate.client._pages import AsyncPage, AsyncPaginator, SyncPage, page_parts
-from reelgate.client._poll import DEFAULT_WAIT_TIMEOUT, ProgressCallback
-from reelgate.client._tasks import AsyncTasks, Tasks
-from reelgate.client._types import DeletedElement, Element, Task
+from reelgate_client._base import AsyncAPIClient, SyncAPIClient
+from reelgate_client._media import MediaInput, encode_media
+from reelgate_client._pages import AsyncPage, AsyncPaginator, SyncPage, page_parts
+from reelgate_client._poll import DEFAULT_WAIT_TIMEOUT, ProgressCallback
+from reelgate_client._tasks import AsyncTasks, Tasks
+from reelgate_client._types import DeletedElement, Element, Task
 
 MODEL = "kling-custom-element"
 SUBMIT_PATH = "/v1/videos/generations"

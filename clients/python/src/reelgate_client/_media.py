@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from reelgate.client._errors import MediaInputError
+from reelgate_client._errors import MediaInputError
 
 MediaInput = str | os.PathLike[str] | bytes
 MediaKind = Literal["image", "video"]

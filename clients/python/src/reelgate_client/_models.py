@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from reelgate.client._base import AsyncAPIClient, SyncAPIClient
-from reelgate.client._pages import page_parts
-from reelgate.client._types import Model
+from reelgate_client._base import AsyncAPIClient, SyncAPIClient
+from reelgate_client._pages import page_parts
+from reelgate_client._types import Model
 
 
 class Models:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 if TYPE_CHECKING:
-    from reelgate.client._types import Task
+    from reelgate_client._types import Task
 
 
 class ReelgateError(Exception):

@@ -12,8 +12,7 @@ from typing import Any, Self
 
 import httpx
 
-from reelgate import __version__
-from reelgate.client._errors import (
+from reelgate_client._errors import (
     APIConnectionError,
     APIResponseError,
     APITimeoutError,
@@ -21,6 +20,7 @@ from reelgate.client._errors import (
     retry_after,
     status_error,
 )
+from reelgate_client._version import __version__
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
@@ -33,7 +33,7 @@ RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
 Timeout = float | httpx.Timeout
 Params = dict[str, str | int | None]
-log = logging.getLogger("reelgate.client")
+log = logging.getLogger("reelgate_client")
 
 
 def backoff(attempt: int) -> float:

@@ -1,0 +1,50 @@
+"""Verify a Reelgate webhook callback in your own receiver (Standard Webhooks signatures, ``whsec_`` secrets).
+
+A copy of the verifying half of the server's ``reelgate.callbacks``: the client must not import the server
+package. ``tests/client/test_sync.py`` signs with the server's code and verifies with this one, so the two
+cannot drift apart unnoticed.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+from collections.abc import Mapping
+
+SECRET_PREFIX = "whsec_"
+DEFAULT_TOLERANCE = 300
+
+
+class WebhookVerificationError(ValueError):
+    """The webhook's signature, timestamp or headers do not check out."""
+
+
+def _signature(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
+    """``v1,<base64 HMAC-SHA256 of "id.timestamp.body">``."""
+    key = base64.b64decode(secret.removeprefix(SECRET_PREFIX))
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+
+
+def verify(body: bytes, headers: Mapping[str, str], secret: str, *, tolerance: int = DEFAULT_TOLERANCE,
+           now: float | None = None) -> None:  # fmt: skip
+    """Raise WebhookVerificationError unless ``body`` was signed with ``secret`` within ``tolerance`` seconds.
+
+    ``headers`` may be any mapping; names are matched case-insensitively. Several space-separated
+    signatures are accepted (as during a secret rotation); one valid signature is enough.
+    """
+    lower = {k.lower(): v for k, v in headers.items()}
+    msg_id, stamp, sigs = lower.get("webhook-id"), lower.get("webhook-timestamp"), lower.get("webhook-signature")
+    if not msg_id or not stamp or not sigs:
+        raise WebhookVerificationError("missing webhook-id, webhook-timestamp or webhook-signature header")
+    try:
+        timestamp = int(stamp)
+    except ValueError:
+        raise WebhookVerificationError("webhook-timestamp is not an integer") from None
+    if abs((time.time() if now is None else now) - timestamp) > tolerance:
+        raise WebhookVerificationError("webhook-timestamp is too old or too far in the future")
+    expected = _signature(secret, msg_id, timestamp, body).encode()
+    if not any(hmac.compare_digest(expected, s.encode()) for s in sigs.split()):
+        raise WebhookVerificationError("no webhook-signature matches")
