@@ -74,7 +74,7 @@ from tests.fakes.kling_server import ELEMENTS_PATH, FakeKling, FakeTask  # noqa:
 
 from reelgate.auth import hash_key, key_prefix, new_api_key  # noqa: E402
 from reelgate.callbacks import new_secret  # noqa: E402
-from reelgate.cli_common import migrate_db  # noqa: E402
+from reelgate.cli.common import migrate_db  # noqa: E402
 from reelgate.config import Settings  # noqa: E402
 from reelgate.runtime import build_runtime  # noqa: E402
 from reelgate.service import Submission  # noqa: E402

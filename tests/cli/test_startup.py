@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 SERVER_STACK = ("uvicorn", "uvloop", "alembic", "sqlalchemy", "asyncpg", "PIL", "av", "numpy", "reelgate.runtime",
-                "reelgate.store.migrate", "reelgate.demo")  # fmt: skip
+                "reelgate.store.migrate", "reelgate.cli.demo")  # fmt: skip
 
 
 def test_importing_the_cli_leaves_the_server_stack_unloaded() -> None:

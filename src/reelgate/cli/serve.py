@@ -1,8 +1,4 @@
-"""The command line: ``reelgate serve | worker | dispatcher | migrate | keys | credits | webhooks | accounts``.
-
-The server stack (uvicorn, the runtime, the media libraries, Alembic) is imported by the commands that run it,
-not at start-up: ``reelgate task get`` or ``reelgate --help`` should not pay a second for libraries they never use.
-"""
+"""Commands that run Reelgate: ``reelgate serve | worker | dispatcher | migrate``."""
 
 from __future__ import annotations
 
@@ -10,33 +6,15 @@ import asyncio
 import logging
 import os
 import signal
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
 
-from reelgate.cli_admin import admin_apps
-from reelgate.cli_common import migrate_db, settings
-from reelgate.cli_user import user_apps
+from reelgate.cli.common import migrate_db, settings
 from reelgate.config import ConfigError, Settings
 
-app = typer.Typer(
-    no_args_is_help=True, add_completion=False, help="Reelgate: a self-hosted EvoLink-compatible gateway."
-)
-for name, sub in admin_apps().items():
-    app.add_typer(sub, name=name)
-for name, sub in user_apps().items():
-    app.add_typer(sub, name=name)
 log = logging.getLogger("reelgate")
-
-
-@app.command()
-def demo(
-    keep: Annotated[bool, typer.Option("--keep", help="Keep the demo's data directory afterwards.")] = False,
-) -> None:
-    """Try Reelgate with no setup and no network: start a server, create an element, show it, stop."""
-    from reelgate.demo import run_demo
-
-    run_demo(keep=keep)
 
 
 def _warn_private(s: Settings) -> None:
@@ -47,7 +25,6 @@ def _warn_private(s: Settings) -> None:
         )
 
 
-@app.command()
 def migrate() -> None:
     """Apply database migrations (serve and worker apply them too)."""
     s = settings()
@@ -55,7 +32,6 @@ def migrate() -> None:
     typer.echo(f"database is at the latest schema: {s.resolved_database_url.split('@')[-1]}")
 
 
-@app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
@@ -114,7 +90,6 @@ def _run_background(s: Settings, *, tasks: bool, dispatch: bool) -> None:
     uvloop.run(runner())
 
 
-@app.command()
 def worker(
     concurrency: Annotated[int, typer.Option(help="Tasks run at once by this process.")] = 0,
     dispatch: Annotated[bool, typer.Option(help="Also deliver callbacks from this process.")] = True,
@@ -127,7 +102,6 @@ def worker(
     _run_background(s, tasks=True, dispatch=dispatch)
 
 
-@app.command()
 def dispatcher() -> None:
     """Run only the callback dispatcher."""
     s = settings()
@@ -135,5 +109,6 @@ def dispatcher() -> None:
     _run_background(s, tasks=False, dispatch=True)
 
 
-def main() -> None:
-    app()
+def server_commands() -> list[Callable[..., None]]:
+    """The commands in the order ``reelgate --help`` lists them."""
+    return [migrate, serve, worker, dispatcher]

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from reelgate.auth import hash_key, key_prefix, new_api_key
 from reelgate.callbacks import new_secret
-from reelgate.cli_common import account_id, credits_to_milli, with_store
+from reelgate.cli.common import account_id, credits_to_milli, with_store
 from reelgate.domain import format_credits
 
 if TYPE_CHECKING:
