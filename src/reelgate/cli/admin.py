@@ -1,23 +1,28 @@
-"""Operator commands: API keys, credits, webhook secrets and per-account limits."""
+"""Operator commands: API keys, credits, webhook secrets, per-account limits, and any account's task by id.
+
+Each command parses its arguments, calls one use case of ``reelgate.operators.Operators`` (which a web console can
+call too) and renders the answer; a refusal (no such account, key or task) is one ``error:`` line and exit 1.
+"""
 
 from __future__ import annotations
 
+import json
 import time
-from typing import TYPE_CHECKING, Annotated
+from dataclasses import asdict
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
-from reelgate.auth import hash_key, key_prefix, new_api_key
-from reelgate.callbacks import new_secret
-from reelgate.cli.common import account_id, credits_to_milli, with_store
+from reelgate.cli.common import credits_to_milli, grid, operate, when
 from reelgate.domain import format_credits
-
-if TYPE_CHECKING:
-    from reelgate.store.sql import Store
+from reelgate.operators import TaskOverview
 
 Account = Annotated[str, typer.Option("--account", help="Account name.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print the task as JSON on stdout (for scripts).")]
 
 
 def _keys() -> typer.Typer:
@@ -29,27 +34,19 @@ def _keys() -> typer.Typer:
                name: Annotated[str, typer.Option(help="A label for the key.")] = "") -> None:  # fmt: skip
         """Create the account if new, grant credits if given, and print the new key alone on the last line."""
         amount = credits_to_milli(credits) if credits and credits.strip() not in ("0", "0.0") else 0
-        key = new_api_key()
-
-        async def work(store: Store) -> None:
-            acct = await store.accounts.ensure_account(account, group, new_secret())
-            if amount:
-                await store.accounts.grant(acct, amount, "granted with key creation")
-            await store.accounts.add_key(acct, hash_key(key), key_prefix(key), name)
-
-        with_store(work)
+        created = operate(lambda ops: ops.create_key(account, credits=amount, group=group, name=name))
         typer.echo(f"created a key for account {account!r} (shown once; store it now):", err=True)
-        typer.echo(key)
+        typer.echo(created.key)
 
     @keys.command("list")
     def list_keys(account: Annotated[str, typer.Option("--account")] = "") -> None:
         """List keys (prefixes only; keys are stored as hashes)."""
-        rows = with_store(lambda store: store.accounts.list_keys(account or None))
+        found = operate(lambda ops: ops.list_keys(account or None))
         table = Table("prefix", "account", "name", "created", "revoked")
-        for r in rows:
-            revoked = time.strftime("%Y-%m-%d %H:%M", time.gmtime(r["revoked_at"])) if r["revoked_at"] else ""
-            created = time.strftime("%Y-%m-%d %H:%M", time.gmtime(r["created"]))
-            table.add_row(r["prefix"], r["account"], r["name"], created, revoked)
+        for k in found:
+            revoked = time.strftime("%Y-%m-%d %H:%M", time.gmtime(k.revoked_at)) if k.revoked_at else ""
+            created = time.strftime("%Y-%m-%d %H:%M", time.gmtime(k.created))
+            table.add_row(k.prefix, k.account, k.name, created, revoked)
         Console().print(table)
 
     @keys.command("revoke")
@@ -57,11 +54,7 @@ def _keys() -> typer.Typer:
         prefix: Annotated[str, typer.Argument(help="The key's prefix as shown by 'keys list', or the key.")],
     ) -> None:
         """Revoke a key; every process stops accepting it within the key cache TTL (1 s by default)."""
-        n = with_store(lambda store: store.accounts.revoke_key(key_prefix(prefix)))
-        if not n:
-            typer.echo(f"error: no active key with prefix {key_prefix(prefix)!r}", err=True)
-            raise typer.Exit(1)
-        typer.echo(f"revoked {key_prefix(prefix)}")
+        typer.echo(f"revoked {operate(lambda ops: ops.revoke_key(prefix))}")
 
     return keys
 
@@ -73,32 +66,23 @@ def _credits() -> typer.Typer:
     def grant(account: Account, amount: Annotated[str, typer.Argument(help="Credits to add.")]) -> None:
         """Add credits to an account."""
         milli = credits_to_milli(amount)
-
-        async def work(store: Store) -> None:
-            await store.accounts.grant(await account_id(store, account), milli, "operator grant")
-
-        with_store(work)
+        operate(lambda ops: ops.grant_credits(account, milli))
         typer.echo(f"granted {format_credits(milli)} credits to {account}")
 
     @credits.command("show")
     def show(account: Account, entries: int = 20) -> None:
         """Balance, reserved and captured credits, and the recent ledger."""
-
-        async def work(store: Store) -> None:
-            view = await store.accounts.view(await account_id(store, account), entries)
-            b = view.balance
-            console = Console()
-            console.print(f"account {view.name} (group {view.user_group}): available {format_credits(b.available)}, "
-                          f"reserved {format_credits(b.reserved)}, captured {format_credits(b.captured)}, "
-                          f"tasks in flight {view.in_flight}")  # fmt: skip
-            table = Table("id", "time", "kind", "credits", "task", "note")
-            for e in view.ledger:
-                when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(e["created"]))
-                table.add_row(str(e["id"]), when, e["kind"], str(format_credits(e["amount"])), e["task_id"] or "",
-                              e["note"])  # fmt: skip
-            console.print(table)
-
-        with_store(work)
+        view = operate(lambda ops: ops.account(account, entries))
+        b = view.balance
+        console = Console()
+        console.print(f"account {view.name} (group {view.user_group}): available {format_credits(b.available)}, "
+                      f"reserved {format_credits(b.reserved)}, captured {format_credits(b.captured)}, "
+                      f"tasks in flight {view.in_flight}")  # fmt: skip
+        table = Table("id", "time", "kind", "credits", "task", "note")
+        for e in view.ledger:
+            at = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(e["created"]))
+            table.add_row(str(e["id"]), at, e["kind"], str(format_credits(e["amount"])), e["task_id"] or "", e["note"])
+        console.print(table)
 
     return credits
 
@@ -109,22 +93,12 @@ def _webhooks() -> typer.Typer:
     @hooks.command("secret")
     def secret(account: Account) -> None:
         """Print the account's signing secret alone on the last line."""
-
-        async def work(store: Store) -> str:
-            return await store.accounts.webhook_secret(await account_id(store, account))
-
-        typer.echo(with_store(work))
+        typer.echo(operate(lambda ops: ops.webhook_secret(account)))
 
     @hooks.command("rotate")
     def rotate(account: Account) -> None:
         """Replace the signing secret; callbacks sent from now on use the new one (printed on the last line)."""
-        fresh = new_secret()
-
-        async def work(store: Store) -> None:
-            await store.accounts.set_webhook_secret(await account_id(store, account), fresh)
-
-        with_store(work)
-        typer.echo(fresh)
+        typer.echo(operate(lambda ops: ops.rotate_webhook_secret(account)))
 
     return hooks
 
@@ -138,16 +112,67 @@ def _accounts() -> typer.Typer:
                max_in_flight: Annotated[int | None, typer.Option(help="Tasks pending or processing at once.")] = None,
                ) -> None:  # fmt: skip
         """Set the account's rate limit and in-flight cap (unset = the service defaults)."""
-
-        async def work(store: Store) -> None:
-            await store.accounts.set_limits(await account_id(store, account), rate_per_minute, max_in_flight)
-
-        with_store(work)
-        typer.echo(f"limits for {account}: {rate_per_minute or 'default'} requests/min, "
-                   f"{max_in_flight or 'default'} tasks in flight")  # fmt: skip
+        set_ = operate(lambda ops: ops.set_limits(account, rate_per_minute=rate_per_minute,
+                                                  max_in_flight=max_in_flight))  # fmt: skip
+        typer.echo(f"limits for {set_.account}: {set_.rate_per_minute or 'default'} requests/min, "
+                   f"{set_.max_in_flight or 'default'} tasks in flight")  # fmt: skip
 
     return accounts
 
 
+def task_json(task: TaskOverview) -> dict[str, Any]:
+    """The task for scripts: its fields, with credits as the API shows them rather than in thousandths."""
+    data = asdict(task)
+    price, charged = data.pop("price"), data.pop("charged")
+    data["credits_reserved"] = format_credits(price)
+    data["credits_charged"] = None if charged is None else format_credits(charged)
+    return data
+
+
+def task_panel(task: TaskOverview) -> Panel:
+    """The task at a glance, as an operator needs it: whose it is, where it ran, when, what it cost, how it ended."""
+    charged = "pending" if task.charged is None else f"{format_credits(task.charged):g}"
+    rows = [
+        ("task", task.id),
+        ("account", f"{task.account} (id {task.account_id}, group {task.user_group})"),
+        ("status", f"{task.status} ({task.progress}%)"),
+        ("model", task.model),
+        ("provider", task.provider),
+        ("attempts", str(task.attempts)),
+        ("created", when(task.created_at)),
+        ("updated", when(task.updated_at)),
+        ("finished", when(task.finished_at)),
+        ("deadline", "" if task.finished_at else when(task.deadline)),
+        ("credits", f"reserved {format_credits(task.price):g}, charged {charged}"),
+        ("result", json.dumps(task.result, ensure_ascii=False) if task.result is not None else ""),
+        ("error", f"{task.error_code}: {task.error_message}" if task.error_code else ""),
+        ("callback", task.callback_url or ""),
+    ]
+    table = grid()
+    for key, value in rows:
+        if value:
+            table.add_row(Text(key), Text(value))
+    style = {"completed": "green", "failed": "red"}.get(task.status, "yellow")
+    return Panel(table, title=Text(f"task {task.status}"), border_style=style, expand=False)
+
+
+def _tasks() -> typer.Typer:
+    # 'tasks' (any account's, from the database) beside the user's 'task' (one's own, through the API)
+    tasks = typer.Typer(no_args_is_help=True, help="Look up any account's task by id (operators; reads the database).")
+
+    @tasks.command("show")
+    def show(task_id: Annotated[str, typer.Argument(help="The task id (task-unified-...).")],
+             as_json: AsJson = False) -> None:  # fmt: skip
+        """Show a task of any account: owner, status, model, provider, times, credits and error."""
+        task = operate(lambda ops: ops.find_task(task_id))
+        if as_json:
+            typer.echo(json.dumps(task_json(task), indent=2, ensure_ascii=False))
+        else:
+            Console().print(task_panel(task))
+
+    return tasks
+
+
 def admin_apps() -> dict[str, typer.Typer]:
-    return {"keys": _keys(), "credits": _credits(), "webhooks": _webhooks(), "accounts": _accounts()}
+    return {"keys": _keys(), "credits": _credits(), "webhooks": _webhooks(), "accounts": _accounts(),
+            "tasks": _tasks()}  # fmt: skip

@@ -1,15 +1,20 @@
-"""What every command shares: settings from the environment, migrations, and a store opened for one command."""
+"""What every command shares: settings from the environment, migrations, a store (or the operator use cases) opened
+for one command, and how times and key-value panels look."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
 import typer
+from rich.table import Table
 
 from reelgate.config import ConfigError, Settings
+from reelgate.errors import ApiError, InvalidRequest
 from reelgate.logs import configure
+from reelgate.operators import Operators
 from reelgate.sealing import load_box
 
 if TYPE_CHECKING:
@@ -52,12 +57,14 @@ def with_store(work: Callable[[Store], Awaitable[T]]) -> T:
     return asyncio.run(main())
 
 
-async def account_id(store: Store, name: str) -> int:
-    found = await store.accounts.account_id(name)
-    if found is None:
-        typer.echo(f"error: no account named {name!r}", err=True)
-        raise typer.Exit(1)
-    return found
+def operate(work: Callable[[Operators], Awaitable[T]]) -> T:
+    """Run one operator use case against the configured database; a refusal is one line on stderr and exit 1
+    (no such account, key or task) or 2 (a value out of range)."""
+    try:
+        return with_store(lambda store: work(Operators(store)))
+    except ApiError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(2 if isinstance(exc, InvalidRequest) else 1) from None
 
 
 def credits_to_milli(amount: str) -> int:
@@ -69,3 +76,15 @@ def credits_to_milli(amount: str) -> int:
         typer.echo(f"error: credits must be a positive number, got {amount!r}", err=True)
         raise typer.Exit(2)
     return value
+
+
+def when(seconds: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(seconds)) if seconds else ""
+
+
+def grid() -> Table:
+    """Two columns, a bold key and its value; ids and URLs are shown whole, folded rather than cut."""
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
+    return table

@@ -2,8 +2,8 @@
 
 Nothing is needed beyond this package: no network, no configuration, no API key. The server runs in a background
 thread on a free 127.0.0.1 port with a temporary data directory, an account with credits is created through the
-store (as ``reelgate keys create`` does), two reference images are drawn with Pillow, and the element is created
-with ``reelgate_client`` exactly as any user would.
+operator use case behind ``reelgate keys create``, two reference images are drawn with Pillow, and the element is
+created with ``reelgate_client`` exactly as any user would.
 """
 
 from __future__ import annotations
@@ -27,9 +27,8 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn
 from rich.table import Table
 from rich.text import Text
 
-from reelgate.auth import hash_key, key_prefix, new_api_key
-from reelgate.callbacks import new_secret
 from reelgate.config import Settings
+from reelgate.operators import Operators
 from reelgate.runtime import build_app
 from reelgate.sealing import load_box
 from reelgate.store.migrate import upgrade
@@ -124,16 +123,15 @@ def _panel(task: Task, element: Element) -> Panel:
 
 
 async def _create_account(settings: Settings) -> str:
-    """An account with credits and a fresh API key, written through the store as ``reelgate keys create`` does."""
-    key = new_api_key()
+    """An account with credits and a fresh API key, made by the use case behind ``reelgate keys create``."""
     store = await Store.open(settings.resolved_database_url, pool_size=1, box=load_box(settings))
     try:
-        account = await store.accounts.ensure_account("demo", None, new_secret())
-        await store.accounts.grant(account, DEMO_CREDITS * 1000, "demo credits")
-        await store.accounts.add_key(account, hash_key(key), key_prefix(key), "demo")
+        created = await Operators(store).create_key(
+            "demo", credits=DEMO_CREDITS * 1000, name="demo", grant_note="demo credits"
+        )
     finally:
         await store.close()
-    return key
+    return created.key
 
 
 @contextlib.contextmanager

@@ -32,6 +32,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn
 from rich.table import Column, Table
 from rich.text import Text
 
+from reelgate.cli.common import grid, when
 from reelgate_client import (
     DEFAULT_BASE_URL,
     APIConnectionError,
@@ -118,25 +119,14 @@ def print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
-def _when(seconds: int) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(seconds)) if seconds else ""
-
-
-def _grid() -> Table:
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="bold", no_wrap=True)
-    grid.add_column(overflow="fold")  # URLs and ids shown whole, folded rather than cut with an ellipsis
-    return grid
-
-
 def task_panel(task: Task) -> Panel:
     """A task at a glance: status, progress, cost, and the element (or the error)."""
-    grid = _grid()
+    table = grid()
     rows = [
         ("task", task.id),
         ("model", task.model),
         ("status", f"{task.status} ({task.progress}%)"),
-        ("created", _when(task.created)),
+        ("created", when(task.created)),
     ]
     if task.usage is not None:
         charged = "pending" if task.usage.credits_charged is None else f"{task.usage.credits_charged:g}"
@@ -150,13 +140,13 @@ def task_panel(task: Task) -> Panel:
     if task.error is not None:
         rows.append(("error", f"{task.error.code}: {task.error.message}"))
     for key, value in rows:
-        grid.add_row(Text(key), Text(value))
+        table.add_row(Text(key), Text(value))
     style = {"completed": "green", "failed": "red"}.get(task.status, "yellow")
-    return Panel(grid, title=Text(f"task {task.status}"), border_style=style, expand=False)
+    return Panel(table, title=Text(f"task {task.status}"), border_style=style, expand=False)
 
 
 def element_panel(element: Element) -> Panel:
-    grid = _grid()
+    table = grid()
     rows = [
         ("element_id", element.element_id),
         ("name", element.element_name),
@@ -168,12 +158,12 @@ def element_panel(element: Element) -> Panel:
         ("video", element.video_url or ""),
         ("voice", element.voice_id or ""),
         ("task", element.task_id),
-        ("created", _when(element.created)),
+        ("created", when(element.created)),
     ]
     for key, value in rows:
         if value:
-            grid.add_row(Text(key), Text(value))
-    return Panel(grid, title=Text(f"element {element.element_name}"), border_style="cyan", expand=False)
+            table.add_row(Text(key), Text(value))
+    return Panel(table, title=Text(f"element {element.element_name}"), border_style="cyan", expand=False)
 
 
 @contextlib.contextmanager
