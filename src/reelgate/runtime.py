@@ -16,18 +16,19 @@ from reelgate.api.context import ApiContext
 from reelgate.assets import AssetStore
 from reelgate.auth import KeyCache
 from reelgate.catalog import default_catalog
+from reelgate.catalog.custom_element import MediaPipeline
 from reelgate.config import Settings
 from reelgate.dispatcher import Dispatcher
 from reelgate.domain import TaskRecord
 from reelgate.media.pool import MediaPool
 from reelgate.metrics import Metrics
 from reelgate.providers import Provider
-from reelgate.providers.local import LocalProvider, MediaPipeline
+from reelgate.providers.local import LocalProvider
 from reelgate.ratelimit import LocalRateLimiter, RateLimiter, RedisRateLimiter
 from reelgate.sealing import load_box
 from reelgate.service import TaskService
-from reelgate.store.engines import make_database
 from reelgate.storage import storage_from_settings
+from reelgate.store.engines import make_database
 from reelgate.store.sql import Store
 from reelgate.worker import Worker
 

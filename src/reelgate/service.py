@@ -14,6 +14,7 @@ from reelgate import netguard
 from reelgate.assets import AssetStore
 from reelgate.bodies import body_hash, json_object
 from reelgate.catalog import ModelSpec
+from reelgate.catalog.submit import CheckedBody, SubmitGate, check_submission, has_inline_media, parse_params
 from reelgate.config import Settings
 from reelgate.domain import FAILED, TASK_ID_PREFIX, TaskRecord, is_task_id, new_task_id, new_webhook_id
 from reelgate.errors import (
@@ -25,15 +26,7 @@ from reelgate.errors import (
     ServiceUnavailable,
     UpstreamError,
 )
-from reelgate.media.inline import (
-    ASSET_REF,
-    CheckedBody,
-    SubmitGate,
-    assign,
-    check_submission,
-    has_inline_media,
-    parse_params,
-)
+from reelgate.media.inline import ASSET_REF, assign
 from reelgate.media.pool import MediaPool
 from reelgate.providers import Provider
 from reelgate.store.accounts import KeyOwner
@@ -147,7 +140,7 @@ class TaskService:
         price = self._price(spec, sub.owner)
         idem = self._idempotency(sub, sub.body)
         params = parse_params(spec, sub.body.get("model_params"))
-        if has_inline_media(params):
+        if has_inline_media(spec, params):
             return await self._submit_inline(sub, price)
         task = await self._new_task(spec, sub.owner, params.model_dump(exclude_none=True), callback_url, price)
         return await self._create(task, idem)

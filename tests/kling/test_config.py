@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from reelgate.assets import AssetStore
-from reelgate.storage import DirectoryStorage
+from reelgate.catalog.custom_element import MediaPipeline
 from reelgate.config import ConfigError, Settings
 from reelgate.providers.kling import build_kling_provider
 from reelgate.providers.kling_api import KlingClient, KlingCredentials
 from reelgate.providers.kling_channels import Busy, Channel, ChannelPool, TokenBucket, load_config_file
-from reelgate.providers.local import MediaPipeline
+from reelgate.storage import DirectoryStorage
 
 SECRET = "sk-very-SECRET-value-0123456789"
 CHANNEL = {"name": "main", "access_key": "ak-1234567890", "secret_key": SECRET}

@@ -7,7 +7,6 @@ from typing import Any
 from reelgate import __version__
 from reelgate.catalog import ModelSpec
 from reelgate.domain import STATUSES, TASK_ERROR_CODES
-from reelgate.params import CustomElementParams
 
 _REF = "#/components/schemas/"
 _ERROR_STATUSES = {
@@ -137,40 +136,27 @@ def _paths() -> dict[str, Any]:
     }  # fmt: skip
 
 
-_MEDIA = r"^(https?://\S{1,2040}|data:image/[a-zA-Z0-9.+-]+;base64,[A-Za-z0-9+/=]+|[A-Za-z0-9+/=]+)$"
-_TEXT = {"element_name": 20, "element_description": 100}
-
-
-def _params_schema() -> tuple[dict[str, Any], dict[str, Any]]:
-    """The pydantic schema, plus what the validators check by hand: lengths, media shapes, the type switch."""
-    params = CustomElementParams.model_json_schema(ref_template=_REF + "{model}")
-    defs = params.pop("$defs", {})
-    for name, longest in _TEXT.items():
-        params["properties"][name].update(minLength=1, maxLength=longest, pattern=r"^\S(.*\S)?$")
-    defs["ImageList"]["properties"]["frontal_image"].update(pattern=_MEDIA)
-    defs["ReferImage"]["properties"]["image_url"].update(pattern=_MEDIA)
-    params["properties"]["tag_list"]["anyOf"][0]["uniqueItems"] = True
-    switch = [("image_refer", "element_image_list", "element_video_list"),
-              ("video_refer", "element_video_list", "element_image_list")]  # fmt: skip
-    params["allOf"] = [
-        {"if": {"properties": {"reference_type": {"const": kind}}, "required": ["reference_type"]},
-         "then": {"required": [needed], "properties": {needed: {"type": "object"}, banned: {"type": "null"}}}}
-        for kind, needed, banned in switch
-    ]  # fmt: skip
-    return params, defs
+def _model_params(catalog: dict[str, ModelSpec]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Each model's params schema as a component, and the ``model_params`` schema that refers to them."""
+    components: dict[str, Any] = {}
+    refs: list[dict[str, Any]] = []
+    for spec in catalog.values():
+        params, defs = spec.json_schema(_REF)
+        components.update({**defs, spec.params.__name__: params})
+        refs.append({"$ref": _REF + spec.params.__name__})
+    return components, refs[0] if len(refs) == 1 else {"oneOf": refs}
 
 
 def _schemas(catalog: dict[str, ModelSpec]) -> dict[str, Any]:
-    params, defs = _params_schema()
+    components, model_params = _model_params(catalog)
     return {
-        **defs,
-        "CustomElementParams": params,
+        **components,
         "SubmitRequest": {
             "type": "object",
             "required": ["model", "model_params"],
             "properties": {
                 "model": {"enum": sorted(catalog)},
-                "model_params": {"$ref": _REF + "CustomElementParams"},
+                "model_params": model_params,
                 "callback_url": {"type": "string", "pattern": "^https://[^/?#@\\s]+", "maxLength": 2048},
             },
         },

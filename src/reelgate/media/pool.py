@@ -204,7 +204,7 @@ class MediaPool:
             method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
             context = multiprocessing.get_context(method)
             if method == "forkserver":
-                context.set_forkserver_preload(["reelgate.media.inline"])
+                context.set_forkserver_preload(["reelgate.catalog.submit"])  # by name: media sits below the catalog
             self._executor = ProcessPoolExecutor(self.processes, mp_context=context, initializer=_start_worker)
             log.info("media pool started", extra={"processes": self.processes, "start_method": method})
         return self._executor

@@ -20,9 +20,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from reelgate.catalog.custom_element import CustomElementParams, MediaPipeline, StoredMedia, media_items, result_data
 from reelgate.config import ConfigError, Settings
 from reelgate.errors import MediaError
-from reelgate.params import INTERNAL, CustomElementParams, is_url, media_items
+from reelgate.params import INTERNAL, is_url
 from reelgate.providers import Completed, Failed, Job, JobContext, Outcome, Pending
 from reelgate.providers.kling_api import KlingError, KlingTask
 from reelgate.providers.kling_channels import (
@@ -35,7 +36,6 @@ from reelgate.providers.kling_channels import (
     load_config_file,
 )
 from reelgate.providers.kling_codes import map_failure
-from reelgate.providers.local import MediaPipeline, StoredMedia, result_data
 
 POLL_SLOT_WAIT = 2.0
 log = logging.getLogger("reelgate.kling")
