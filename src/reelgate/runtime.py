@@ -16,14 +16,13 @@ from reelgate.api.context import ApiContext
 from reelgate.assets import AssetStore
 from reelgate.auth import KeyCache
 from reelgate.catalog import default_catalog
-from reelgate.catalog.custom_element import MediaPipeline
 from reelgate.config import Settings
 from reelgate.dispatcher import Dispatcher
 from reelgate.domain import TaskRecord
 from reelgate.media.pool import MediaPool
 from reelgate.metrics import Metrics
 from reelgate.providers import Provider
-from reelgate.providers.local import LocalProvider
+from reelgate.providers.registry import build_providers
 from reelgate.ratelimit import LocalRateLimiter, RateLimiter, RedisRateLimiter
 from reelgate.sealing import load_box
 from reelgate.service import TaskService
@@ -62,15 +61,6 @@ class Runtime:
                 await provider.aclose()
         await self.service.aclose()  # stops the media pool's processes, if any started
         await self.store.close()
-
-
-def build_providers(settings: Settings, assets: AssetStore, pool: MediaPool | None = None) -> dict[str, Provider]:
-    providers: dict[str, Provider] = {"local": LocalProvider(MediaPipeline(settings, assets, pool=pool))}
-    if "kling" in settings.providers.values() or settings.kling_config:
-        from reelgate.providers.kling import build_kling_provider  # loaded only where Kling is configured
-
-        providers["kling"] = build_kling_provider(settings, MediaPipeline(settings, assets, pool=pool))
-    return providers
 
 
 def build_runtime(

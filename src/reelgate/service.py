@@ -28,7 +28,7 @@ from reelgate.errors import (
 )
 from reelgate.media.inline import ASSET_REF, assign
 from reelgate.media.pool import MediaPool
-from reelgate.providers import Provider
+from reelgate.providers import DeletesElements, Provider
 from reelgate.store.accounts import KeyOwner
 from reelgate.store.elements import ElementRecord
 from reelgate.store.sql import Store
@@ -362,7 +362,7 @@ class TaskService:
         """Delete upstream first (idempotent there), then hide it here: a failed upstream call changes nothing."""
         found = await self.element(element_id, owner)
         provider = self.providers.get(found.provider)
-        if found.upstream_id and provider is not None:
+        if found.upstream_id and isinstance(provider, DeletesElements):
             try:
                 await provider.delete_element(found.upstream_id, {})
             except Exception as exc:

@@ -190,14 +190,31 @@ class Worker:
         if isinstance(outcome, Pending):
             await self.service.store.tasks.reschedule(claim.id, self.name, time.time() + outcome.delay, outcome.state)
             return
+        if isinstance(outcome, Completed):
+            outcome = self._checked(claim, outcome)
         finish = Finish(task_id=claim.id, status=COMPLETED if isinstance(outcome, Completed) else FAILED,
                         now=time.time(), guard="owner", owner=self.name, webhook_id=new_webhook_id())  # fmt: skip
         if isinstance(outcome, Completed):
-            element = {"element_id": outcome.element_id, "provider": claim.provider, "upstream_id": outcome.upstream_id}
-            finish = replace(finish, result=outcome.result, element=element)
+            finish = replace(finish, result=outcome.result, element=_element_row(claim, outcome))
         else:
             finish = replace(finish, error_code=outcome.code, error_message=outcome.message)
             self._on_event("provider_error", {"provider": claim.provider, "code": outcome.code})
         done = await self.service.finish(finish)
         if done is None:
             log.info("task was finished elsewhere (cancelled or taken over)", extra={"task_id": claim.id})
+
+    def _checked(self, claim: Claim, outcome: Completed) -> Completed | Failed:
+        """A model whose tasks register an element cannot complete without one (its result would name nothing)."""
+        spec = self.service.catalog.get(claim.model)
+        if outcome.element is None and spec is not None and spec.registers_element:
+            log.error("provider completed without an element", extra={"task_id": claim.id, "provider": claim.provider})
+            return Failed("generation_failed_no_content", "The provider reported success but returned no element.")
+        return outcome
+
+
+def _element_row(claim: Claim, outcome: Completed) -> dict[str, Any] | None:
+    """The element a completed task registers, if its provider named one."""
+    if outcome.element is None:
+        return None
+    return {"element_id": outcome.element.element_id, "provider": claim.provider,
+            "upstream_id": outcome.element.upstream_id}  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness import Api, b64_jpeg, image_body
-from reelgate.providers import Completed, Job, JobContext, Outcome, Pending
+from reelgate.providers import Completed, Job, JobContext, NewElement, Outcome, Pending
 from reelgate.worker import MAX_ATTEMPTS
 
 
@@ -23,7 +23,7 @@ class Flaky:
             return Pending(0.0, {**job.state, "polls": self.runs})
         if self.runs <= self.polls + self.failures:
             raise RuntimeError("upstream hiccup")
-        return Completed(element_id="42", result={"element_id": "42"})
+        return Completed({"element_id": "42"}, NewElement("42"))
 
     async def delete_element(self, upstream_id: str, state: dict[str, Any]) -> None:
         return None

@@ -18,8 +18,8 @@ import jwt
 import pytest
 
 from fakes.kling_server import FIRST_ELEMENT_ID, FakeKling
-from reelgate.providers.kling_api import KlingClient, KlingCredentials, KlingError, KlingTask
-from reelgate.providers.kling_codes import map_failure
+from reelgate.providers.kling.api import KlingClient, KlingCredentials, KlingError, KlingTask
+from reelgate.providers.kling.codes import map_failure
 
 AK = "ak-e2e-0123456789abcdef0123456789ab"
 SK = "sk-e2e-0123456789abcdef0123456789abcdef"

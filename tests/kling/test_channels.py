@@ -15,11 +15,11 @@ from starlette.applications import Starlette
 
 from fakes.kling_server import FakeKling
 from kling.harness import AK_B, PRICE, SK_B, Gate, channel, gateway, params, settings_for, write_config
-from reelgate.api import kling_hook
+from reelgate.api import upstream_hook
 from reelgate.api.context import ApiContext
 from reelgate.auth import KeyCache
 from reelgate.errors import NotFound, UpstreamError
-from reelgate.providers.kling import KlingProvider
+from reelgate.providers.kling.provider import KlingProvider
 from reelgate.ratelimit import LocalRateLimiter
 
 
@@ -107,7 +107,7 @@ async def test_delete_is_idempotent_and_goes_to_the_creating_channel(
 
 def _hint_app(gate: Gate) -> Starlette:
     ctx = ApiContext(gate.rt.service, KeyCache(gate.rt.store.accounts, 1.0), gate.rt.metrics, LocalRateLimiter())
-    return Starlette(routes=kling_hook.routes(ctx))
+    return Starlette(routes=upstream_hook.routes(ctx))
 
 
 async def test_kling_callback_is_a_hint_to_poll_now(tmp_path: Path, db_url: str, images: tuple[str, str]) -> None:

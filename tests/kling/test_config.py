@@ -10,9 +10,9 @@ import pytest
 from reelgate.assets import AssetStore
 from reelgate.catalog.custom_element import MediaPipeline
 from reelgate.config import ConfigError, Settings
-from reelgate.providers.kling import build_kling_provider
-from reelgate.providers.kling_api import KlingClient, KlingCredentials
-from reelgate.providers.kling_channels import Busy, Channel, ChannelPool, TokenBucket, load_config_file
+from reelgate.providers.kling.api import KlingClient, KlingCredentials
+from reelgate.providers.kling.channels import Busy, Channel, ChannelPool, TokenBucket, load_config_file
+from reelgate.providers.kling.provider import build_kling_provider
 from reelgate.storage import DirectoryStorage
 
 SECRET = "sk-very-SECRET-value-0123456789"

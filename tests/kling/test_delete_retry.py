@@ -14,7 +14,7 @@ import pytest
 from fakes.kling_server import FakeKling
 from kling.harness import AK, SK, api_key, channel, params, serve_app, settings_for, write_config
 from procs import free_port
-from reelgate.providers.kling_api import DELETE_PATH, KlingClient, KlingCredentials, KlingError
+from reelgate.providers.kling.api import DELETE_PATH, KlingClient, KlingCredentials, KlingError
 
 
 async def _completed_element(client: httpx.AsyncClient, key: dict[str, str], images: tuple[str, str]) -> str:

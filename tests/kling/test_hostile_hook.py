@@ -12,10 +12,11 @@ import pytest
 from fakes.kling_server import FakeKling
 from kling.harness import channel, serve_app, settings_for, write_config
 from procs import free_port
-from reelgate.providers.kling import HOOK_PATH, KlingProvider
+from reelgate.providers.kling.provider import KlingProvider
 from reelgate.runtime import Runtime
 
 TASK = "task-unified-1700000000-0abcdefg"
+HOOK_PATH = "/hooks/kling"  # the URL Kling was given: it must keep working
 
 
 @pytest.fixture

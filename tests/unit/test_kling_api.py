@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reelgate.providers.kling_api import KlingCredentials, KlingError, parse_task, unwrap
-from reelgate.providers.kling_codes import map_failure, map_status
+from reelgate.providers.kling.api import KlingCredentials, KlingError, parse_task, unwrap
+from reelgate.providers.kling.codes import map_failure, map_status
 
 AK = "ak-test-0123456789abcdef0123456789"
 SK = "sk-test-0123456789abcdef0123456789abcdef"  # 32+ bytes, as Kling's secret keys are

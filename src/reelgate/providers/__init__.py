@@ -1,9 +1,17 @@
-"""The Provider protocol: one small pluggable part that turns a claimed task into an outcome."""
+"""The Provider protocol: one small pluggable part that turns a claimed task into an outcome.
+
+Every provider runs tasks; the rest are optional capabilities a provider has or not, asked with ``isinstance``:
+``DeletesElements`` (an element it registered also exists upstream) and ``VerifiesHooks`` (its vendor calls back
+on ``hook_path(...)``, taken as a hint to poll sooner). Vendors live in providers/<vendor>/ and are built by name
+(providers/registry.py); nothing outside providers/ names one.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
+
+HOOKS_PREFIX = "/hooks"  # a vendor's callback: /hooks/<provider name>/<task id>/<signature>
 
 
 @dataclass(frozen=True)
@@ -19,12 +27,19 @@ class Job:
 
 
 @dataclass(frozen=True)
-class Completed:
-    """The element exists. ``element`` is the public ``result_data`` minus nothing: the service stores it."""
+class NewElement:
+    """An element a completed task registers: its public id, and the vendor's handle to delete it (None: local)."""
 
     element_id: str
-    result: dict[str, Any]
     upstream_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Completed:
+    """The task succeeded. ``result`` is the public ``result_data``; ``element``, when given, is registered with it."""
+
+    result: dict[str, Any]
+    element: NewElement | None = None
 
 
 @dataclass(frozen=True)
@@ -66,7 +81,23 @@ class Provider(Protocol):
 
     async def run(self, job: Job, ctx: JobContext) -> Outcome: ...
 
-    async def delete_element(self, upstream_id: str, state: dict[str, Any]) -> None:
-        """Delete the element upstream (idempotent); local providers do nothing."""
-
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class DeletesElements(Protocol):
+    """A provider whose elements also exist upstream: deleting one here deletes it there first."""
+
+    async def delete_element(self, upstream_id: str, state: dict[str, Any]) -> None:
+        """Delete the element upstream (idempotent: "not found" counts as done)."""
+
+
+@runtime_checkable
+class VerifiesHooks(Protocol):
+    """A provider whose vendor calls back on ``hook_path(name, task_id, signature)``; only it can tell a true one."""
+
+    def verify_hook(self, task_id: str, signature: str) -> bool: ...
+
+
+def hook_path(provider: str, task_id: str, signature: str) -> str:
+    return f"{HOOKS_PREFIX}/{provider}/{task_id}/{signature}"

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from reelgate.assets import AssetStore
 from reelgate.catalog.custom_element import CustomElementParams, MediaPipeline, result_data
+from reelgate.config import Settings
 from reelgate.domain import new_element_id
 from reelgate.errors import MediaError
+from reelgate.media.pool import MediaPool
 from reelgate.params import INTERNAL
-from reelgate.providers import Completed, Failed, Job, JobContext, Outcome
+from reelgate.providers import Completed, Failed, Job, JobContext, NewElement, Outcome
+
+NAME = "local"
 
 
 class LocalProvider:
-    """Creates elements on this machine, with no vendor account."""
+    """Creates elements on this machine, with no vendor account (so nothing to delete upstream)."""
 
-    name = "local"
+    name = NAME
 
     def __init__(self, pipeline: MediaPipeline) -> None:
         self.pipeline = pipeline
@@ -28,10 +31,12 @@ class LocalProvider:
             return Failed(exc.code, exc.message)
         element_id = new_element_id()
         await ctx.progress(90)
-        return Completed(element_id=element_id, result=result_data(params, element_id, stored, self.pipeline.url))
-
-    async def delete_element(self, upstream_id: str, state: dict[str, Any]) -> None:
-        return None
+        return Completed(result_data(params, element_id, stored, self.pipeline.url), NewElement(element_id))
 
     async def aclose(self) -> None:
         await self.pipeline.aclose()
+
+
+def build(settings: Settings, assets: AssetStore, pool: MediaPool | None) -> LocalProvider:
+    """Always available: it needs no account."""
+    return LocalProvider(MediaPipeline(settings, assets, pool=pool))

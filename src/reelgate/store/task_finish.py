@@ -1,4 +1,4 @@
-"""Finishing tasks: the SQL of the one terminal transition, its settlement, element and delivery rows."""
+"""Finishing tasks: the SQL of the one terminal transition, its settlement, delivery row and optional element row."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ class Finish:
     result: dict[str, Any] | None = None
     error_code: str | None = None
     error_message: str | None = None
-    element: dict[str, Any] | None = None
+    element: dict[str, Any] | None = None  # element_id, provider, upstream_id: a row only when the task made one
     webhook_id: str = ""
 
 

@@ -1,4 +1,5 @@
-"""Claiming tasks: the SQL of leases (claim, heartbeat, progress, state, reschedule) and of the due queue."""
+"""Claiming tasks: the SQL of leases (claim, heartbeat, progress, state, reschedule) and of the due queue (a
+vendor's callback hint moves a waiting task up it)."""
 
 from __future__ import annotations
 
@@ -90,6 +91,19 @@ async def reschedule(db: Database, task_id: str, owner: str, run_after: float, s
     )
     params = {"t": run_after, "s": json.dumps(state), "id": task_id, "me": owner}
     return bool(await db.write(lambda c: c.run(sql, params)))
+
+
+async def poll_soon(db: Database, task_id: str, now: float, provider: str) -> bool:
+    """Make an active, unleased task of ``provider`` that waits due now; False when nothing changed.
+
+    A vendor's callback is only a hint: only the schedule moves, and the run that follows asks the vendor itself,
+    so a forged or stale callback can at worst cause one early poll.
+    """
+    sql = (
+        "UPDATE tasks SET run_after = :now WHERE id = :id AND provider = :provider "
+        "AND status IN ('pending', 'processing') AND lease_owner IS NULL AND run_after > :now"
+    )
+    return bool(await db.write(lambda c: c.run(sql, {"id": task_id, "now": now, "provider": provider})))
 
 
 async def is_held(db: Database, task_id: str, owner: str) -> bool:

@@ -3,8 +3,9 @@
 service.py decides what a transaction holds: it passes the whole of it in one call (a NewTask with its
 Idempotency, a Finish with its result, element and webhook id), and each call here is one transaction. The SQL of
 each intent lives in its own module: task_create.py (reserve and insert, alone or a burst at a time),
-task_leases.py (claim, heartbeat, progress, state, reschedule, the due queue), task_finish.py (the terminal
-transition with its settlement, element and delivery rows). This module keeps the reads and wires the engines.
+task_leases.py (claim, heartbeat, progress, state, reschedule, the due queue and moving a task up it),
+task_finish.py (the terminal transition with its settlement, delivery row and, when given, element row). This
+module keeps the reads and wires the engines.
 """
 
 from __future__ import annotations
@@ -109,6 +110,9 @@ class TaskStore:
 
     async def is_held(self, task_id: str, owner: str) -> bool:
         return await task_leases.is_held(self.db, task_id, owner)
+
+    async def poll_soon(self, task_id: str, now: float, provider: str) -> bool:
+        return await task_leases.poll_soon(self.db, task_id, now, provider)
 
     async def finish(self, f: Finish) -> TaskRecord | None:
         """The one terminal transition: status, settlement, element and delivery row commit together.

@@ -3,7 +3,7 @@
 Everything this model owns lives in this folder: its params (params.py), its Base64 media rules (inline.py), the
 pipeline that loads, checks and stores its media for a task (pipeline.py), its public result (result.py) and
 its OpenAPI schema (schema.py).
-The providers that serve it (providers/local.py, providers/kling/) call the pipeline and the result.
+The providers that serve it (in providers/) call the pipeline and the result.
 """
 
 from __future__ import annotations

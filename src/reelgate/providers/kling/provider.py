@@ -24,9 +24,10 @@ from reelgate.catalog.custom_element import CustomElementParams, MediaPipeline, 
 from reelgate.config import ConfigError, Settings
 from reelgate.errors import MediaError
 from reelgate.params import INTERNAL, is_url
-from reelgate.providers import Completed, Failed, Job, JobContext, Outcome, Pending
-from reelgate.providers.kling_api import KlingError, KlingTask
-from reelgate.providers.kling_channels import (
+from reelgate.providers import Completed, Failed, Job, JobContext, NewElement, Outcome, Pending, hook_path
+from reelgate.providers.kling import NAME
+from reelgate.providers.kling.api import KlingError, KlingTask
+from reelgate.providers.kling.channels import (
     Busy,
     Channel,
     ChannelPool,
@@ -35,11 +36,10 @@ from reelgate.providers.kling_channels import (
     config_from_env,
     load_config_file,
 )
-from reelgate.providers.kling_codes import map_failure
+from reelgate.providers.kling.codes import map_failure
 
 POLL_SLOT_WAIT = 2.0
 log = logging.getLogger("reelgate.kling")
-HOOK_PATH = "/hooks/kling"
 NO_CHANNEL = "No upstream provider account is available right now; try again later."
 LOST_CHANNEL = "The upstream provider account that holds this task is no longer available."
 HANDOFF = "The uploaded media could not be handed to the provider; send it by http(s) URL instead."
@@ -73,7 +73,7 @@ def _give_up(state: State) -> Failed:
 class KlingProvider:
     """Creates elements on Kling's official API across one or more accounts ("channels")."""
 
-    name = "kling"
+    name = NAME
 
     def __init__(self, config: KlingConfig, pool: ChannelPool, pipeline: MediaPipeline) -> None:
         self.config = config
@@ -260,7 +260,7 @@ class KlingProvider:
             for m in state["media"]
         ]
         result = result_data(run.params, element_id, stored, self.pipeline.url)
-        return Completed(element_id=element_id, result=result, upstream_id=f"{state['channel']}:{element_id}")
+        return Completed(result, NewElement(element_id, upstream_id=f"{state['channel']}:{element_id}"))
 
     # --- the create body -------------------------------------------------------------------------------------
 
@@ -308,7 +308,7 @@ class KlingProvider:
 
     def hook_path(self, task_id: str) -> str:
         """The path of Kling's callback for one task, signed so only Kling (who was told it) can hint it."""
-        return f"{HOOK_PATH}/{task_id}/{self._signature(task_id)}"
+        return hook_path(self.name, task_id, self._signature(task_id))
 
     def verify_hook(self, task_id: str, signature: str) -> bool:
         if self.config.callback_secret is None:

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from reelgate.config import ConfigError
-from reelgate.providers.kling_api import KlingClient, KlingCredentials
+from reelgate.providers.kling.api import KlingClient, KlingCredentials
 
 log = logging.getLogger("reelgate.kling")
 DEFAULT_BASE_URL = "https://api-singapore.klingai.com"

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import aiohttp
 
-from reelgate.providers.kling_codes import (
+from reelgate.providers.kling.codes import (
     ACCOUNT_CODES,
     AUTH_CODES,
     BAD_PARAM_CODES,
