@@ -1,7 +1,7 @@
 """The ceiling: a bare endpoint answering a small JSON object, served exactly like ``reelgate serve``.
 
 Run: ``.venv/bin/python bench/ceiling_app.py --port 8791 --workers 2`` and GET /v1/tasks/hello. The uvicorn options
-below are a copy of the ones in src/reelgate/cli.py ``serve`` (uvloop, Reelgate's httptools protocol with its
+below are a copy of the ones in src/reelgate/cli/serve.py ``serve`` (uvloop, Reelgate's httptools protocol with its
 header and per-client limits, no access log, same limits); it applies the same garbage-collector settings once
 started (reelgate/heap.py); and the endpoint is reached the way Reelgate's task query is (reelgate/api/hot_path.py:
 straight from the application to the endpoint, past Starlette's middleware and router). So the only difference

@@ -326,6 +326,7 @@ class TaskService:
 
     async def aclose(self) -> None:
         await self.media.aclose()
+        await self.assets.aclose()  # the storage backend's connections, if it has any
 
     async def purge_idempotency(self) -> int:
         """Forget Idempotency-Keys after two days (the contract promises at least 24 h)."""

@@ -152,7 +152,7 @@ class MediaPipeline:
         return stored
 
     def url(self, name: str) -> str:
-        return f"{self.settings.public_base_url}/assets/{name}"
+        return self.assets.url(name, self.settings.public_base_url)
 
     async def aclose(self) -> None:
         await self._client.aclose()
