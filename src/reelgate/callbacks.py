@@ -1,4 +1,5 @@
-"""Standard Webhooks signatures: per-account ``whsec_`` secrets, signing (ours) and verifying (for receivers)."""
+"""Standard Webhooks signatures: per-account ``whsec_`` secrets and signing. Receivers verify with the client's
+``reelgate_client.verify_webhook`` (re-exported as ``reelgate.webhooks.verify``)."""
 
 from __future__ import annotations
 
@@ -6,15 +7,8 @@ import base64
 import hashlib
 import hmac
 import secrets
-import time
-from collections.abc import Mapping
 
 SECRET_PREFIX = "whsec_"
-DEFAULT_TOLERANCE = 300
-
-
-class WebhookVerificationError(ValueError):
-    """The webhook's signature, timestamp or headers do not check out."""
 
 
 def new_secret() -> str:
@@ -38,25 +32,3 @@ def signed_headers(secret: str, msg_id: str, timestamp: int, body: bytes) -> dic
         "webhook-timestamp": str(timestamp),
         "webhook-signature": signature(secret, msg_id, timestamp, body),
     }
-
-
-def verify(body: bytes, headers: Mapping[str, str], secret: str, *, tolerance: int = DEFAULT_TOLERANCE,
-           now: float | None = None) -> None:  # fmt: skip
-    """Raise WebhookVerificationError unless ``body`` was signed with ``secret`` within ``tolerance`` seconds.
-
-    ``headers`` may be any mapping; names are matched case-insensitively. Several space-separated
-    signatures are accepted (as during a secret rotation); one valid signature is enough.
-    """
-    lower = {k.lower(): v for k, v in headers.items()}
-    msg_id, stamp, sigs = lower.get("webhook-id"), lower.get("webhook-timestamp"), lower.get("webhook-signature")
-    if not msg_id or not stamp or not sigs:
-        raise WebhookVerificationError("missing webhook-id, webhook-timestamp or webhook-signature header")
-    try:
-        timestamp = int(stamp)
-    except ValueError:
-        raise WebhookVerificationError("webhook-timestamp is not an integer") from None
-    if abs((time.time() if now is None else now) - timestamp) > tolerance:
-        raise WebhookVerificationError("webhook-timestamp is too old or too far in the future")
-    expected = signature(secret, msg_id, timestamp, body).encode()
-    if not any(hmac.compare_digest(expected, s.encode()) for s in sigs.split()):
-        raise WebhookVerificationError("no webhook-signature matches")

@@ -1,8 +1,8 @@
 """Verify a Reelgate webhook callback in your own receiver (Standard Webhooks signatures, ``whsec_`` secrets).
 
-A copy of the verifying half of the server's ``reelgate.callbacks``: the client must not import the server
-package. ``tests/client/test_sync.py`` signs with the server's code and verifies with this one, so the two
-cannot drift apart unnoticed.
+The one verifier: the server only signs (``reelgate.callbacks``) and re-exports this as ``reelgate.webhooks.verify``.
+``tests/client/test_sync.py`` signs with the server's code and verifies with this one, so the two cannot drift
+apart unnoticed.
 """
 
 from __future__ import annotations
