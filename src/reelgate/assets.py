@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from typing import Protocol
 
 from reelgate.storage import ObjectReader, Storage
@@ -65,6 +65,21 @@ class AssetStore:
             raise
         return names
 
+    async def save_stream(self, chunks: AsyncIterable[bytes], ext: str, *, account_id: int, task_id: str,
+                          max_bytes: int) -> tuple[str, int]:  # fmt: skip
+        """Register then write one object from a stream (a result video), never held whole in memory; its name and
+        size. More than ``max_bytes`` raises ``ObjectTooLarge``; on any failure nothing stays behind."""
+        name = new_name(ext)
+        if self._index is not None:
+            await self._index.register([name], account_id, task_id)
+        counted = _Counted(chunks, max_bytes)
+        try:
+            await self.storage.put(name, counted)
+        except BaseException:
+            await self.delete([name])
+            raise
+        return name, counted.total
+
     async def delete(self, names: Sequence[str], *, forget: bool = True) -> None:
         """Remove objects (gone already is fine) and, with ``forget``, their rows; a URL then answers 404."""
         stored = [name for name in names if _stored_name(name)]
@@ -87,6 +102,24 @@ class AssetStore:
 
     async def aclose(self) -> None:
         await self.storage.aclose()
+
+
+class ObjectTooLarge(ValueError):
+    """A streamed object passed its size cap; what was written of it is gone."""
+
+
+class _Counted:
+    """Passes chunks through, counting them, and stops a stream that passes its cap."""
+
+    def __init__(self, chunks: AsyncIterable[bytes], max_bytes: int) -> None:
+        self._chunks, self._max, self.total = chunks, max_bytes, 0
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._chunks:
+            self.total += len(chunk)
+            if self.total > self._max:
+                raise ObjectTooLarge(f"the object is larger than {self._max} bytes")
+            yield chunk
 
 
 def _stored_name(name: str) -> bool:

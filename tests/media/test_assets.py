@@ -7,11 +7,12 @@ import errno
 import hashlib
 import os
 import re
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from reelgate.assets import AssetStore, is_capability, new_name
+from reelgate.assets import AssetStore, ObjectTooLarge, is_capability, new_name
 from reelgate.storage import DirectoryStorage
 from reelgate.store.sql import Store
 
@@ -115,3 +116,22 @@ async def test_malformed_names_are_refused(tmp_path: Path, name: str) -> None:
     (root / ("a" * 31 + "..jpg")).write_bytes(b"not a name we make")
     assets = AssetStore(DirectoryStorage(root))
     assert await assets.read(name) is None and await assets.open_public(name) is None
+
+
+async def _stream(*parts: bytes) -> AsyncIterator[bytes]:
+    for part in parts:
+        yield part
+
+
+async def test_a_stream_is_saved_registered_and_counted(tmp_path: Path, store: Store) -> None:
+    assets = AssetStore(DirectoryStorage(tmp_path), store.uploads)
+    name, size = await assets.save_stream(_stream(b"abc", b"defg"), "mp4", account_id=3, task_id="t9", max_bytes=7)
+    assert is_capability(name) and name.endswith(".mp4") and size == 7
+    assert await assets.read(name) == b"abcdefg" and await _rows(store) == {name: "t9"}
+
+
+async def test_a_stream_over_its_cap_leaves_neither_object_nor_row(tmp_path: Path, store: Store) -> None:
+    assets = AssetStore(DirectoryStorage(tmp_path / "objects"), store.uploads)
+    with pytest.raises(ObjectTooLarge, match="larger than 6 bytes"):
+        await assets.save_stream(_stream(b"abc", b"defg"), "mp4", account_id=3, task_id="t9", max_bytes=6)
+    assert list((tmp_path / "objects").iterdir()) == [] and await _rows(store) == {}
