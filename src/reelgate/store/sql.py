@@ -12,6 +12,7 @@ from reelgate.store.elements import ElementStore
 from reelgate.store.engines import make_database
 from reelgate.store.tasks import TaskStore
 from reelgate.store.uploads import UploadStore
+from reelgate.store.upstream_slots import UpstreamSlotStore
 
 
 class Store:
@@ -22,6 +23,7 @@ class Store:
         self.elements = ElementStore(db)
         self.deliveries = DeliveryStore(db)
         self.uploads = UploadStore(db)
+        self.upstream_slots = UpstreamSlotStore(db)
 
     @classmethod
     async def open(cls, url: str, *, pool_size: int = 10, box: SecretBox | None = None) -> Store:
