@@ -1,15 +1,17 @@
-"""User commands for the API: ``reelgate element create|list|get|delete`` and ``reelgate task get|list|cancel|wait``.
+"""User commands for the API: ``reelgate element create|list|get|delete``, ``reelgate video create`` and
+``reelgate task get|list|cancel|wait``.
 
 Every command talks to a Reelgate server through ``reelgate_client``, with the key and address from
 ``--api-key``/``--base-url`` or ``REELGATE_API_KEY``/``REELGATE_BASE_URL`` (default http://127.0.0.1:8000).
 Answers go to stdout (``--json`` prints the server's JSON, for scripts); progress bars, summaries and errors go to
-stderr, so ``ID=$(reelgate element create ... --wait)`` captures just the element id. An error is one line on
+stderr, so ``ID=$(reelgate element create ... --wait)`` captures just the element id (and ``reelgate video create
+... --wait`` just the video URL). An error is one line on
 stderr, such as ``error: model_params.element_name must be 1-20 characters (invalid_parameter, param ...)``.
 
 Exit codes:
     0  success
     1  API error: the server refused the request (invalid field, unknown id, no credits, bad key, conflict, ...)
-    2  usage error: a bad option, no API key, or a media file that cannot be read
+    2  usage error: a bad option, no API key, a media file that cannot be read, or an --output that cannot be written
     3  task failed: the task ended as failed (or was cancelled) while waiting for it
     4  wait timeout: the task was still running when --timeout ran out
     5  connection error: the server could not be reached, or it did not answer in time
@@ -22,6 +24,7 @@ import contextlib
 import json
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -44,6 +47,7 @@ from reelgate_client import (
     Task,
     TaskFailedError,
     TaskStatus,
+    VideoTask,
     WaitTimeoutError,
 )
 
@@ -137,6 +141,7 @@ def task_panel(task: Task) -> Panel:
             ("name", task.result.element_name),
             ("reference", task.result.reference_type),
         ]
+    rows += [("result", url) for url in task.results]
     if task.error is not None:
         rows.append(("error", f"{task.error.code}: {task.error.message}"))
     for key, value in rows:
@@ -192,12 +197,16 @@ def _wait(client: Reelgate, task: Task, timeout: float, label: str) -> Task:
 
 
 def _finish_wait(done: Task, as_json: bool) -> None:
-    """After a successful wait: JSON, or the summary on stderr and the element id (else task id) on stdout."""
+    """After a successful wait: JSON, or the summary on stderr and on stdout the element id, else the result URLs
+    (one a line), else the task id."""
     if as_json:
         print_json(done.raw)
         return
     _stderr().print(task_panel(done))
-    typer.echo(done.result.element_id if done.result is not None else done.id)
+    if done.result is not None:
+        typer.echo(done.result.element_id)
+    else:
+        typer.echo("\n".join(done.results) or done.id)
 
 
 # --- element -------------------------------------------------------------------------------------------------------
@@ -321,6 +330,111 @@ def element_delete(
             typer.echo(f"deleted element {gone.id}")
 
 
+# --- video ---------------------------------------------------------------------------------------------------------
+
+_URL = "an http(s) URL"
+VideoModel = Annotated[str, typer.Option("--model", help="A video model, e.g. kling-o3-text-to-video.")]
+Prompt = Annotated[str | None, typer.Option("--prompt", help="What happens; <<<element_1>>> is the first --element.")]
+Elements = Annotated[list[str] | None, typer.Option("--element", help="An element id to use; repeatable, in order.")]
+Duration = Annotated[int | None, typer.Option("--duration", help="Seconds (the model's default when omitted).")]
+Quality = Annotated[str | None, typer.Option("--quality", help="720p, 1080p or 4k (per model).")]
+Sound = Annotated[str | None, typer.Option("--sound", help="on or off.")]
+AspectRatio = Annotated[str | None, typer.Option("--aspect-ratio", help="16:9, 9:16 or 1:1 (per model).")]
+NegativePrompt = Annotated[str | None, typer.Option("--negative-prompt", help="What to avoid.")]
+ImageStart = Annotated[str | None, typer.Option("--image-start", help=f"First frame ({_URL}).")]
+ImageEnd = Annotated[str | None, typer.Option("--image-end", help=f"Last frame ({_URL}).")]
+Images = Annotated[
+    list[str] | None, typer.Option("--image", help=f"A reference image, image_urls ({_URL}); repeatable.")
+]
+VideoUrl = Annotated[str | None, typer.Option("--video-url", help=f"The input video, video_url ({_URL}).")]
+MotionVideos = Annotated[
+    list[str] | None, typer.Option("--motion-video", help=f"video_urls, the motion to follow ({_URL}); repeatable.")
+]
+KeepSound = Annotated[bool, typer.Option("--keep-original-sound", help="Keep the input video's sound.")]
+Watermark = Annotated[bool, typer.Option("--watermark", help="Also make a watermarked variant.")]
+Params = Annotated[
+    list[str] | None,
+    typer.Option("--param", help="A model_params option KEY=VALUE (VALUE as JSON if it parses); repeatable."),
+]
+WaitVideo = Annotated[bool, typer.Option("--wait", help="Wait with a progress bar, then print the video URL.")]
+Output = Annotated[
+    Path | None, typer.Option("--output", "-o", help="Wait, then save the first result to this file (implies --wait).")
+]
+VideoTimeout = Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds to wait before giving up (exit 4).")]
+
+
+def _model_params(values: list[str] | None) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for item in values or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--param")
+        try:
+            params[key.strip()] = json.loads(raw)
+        except ValueError:
+            params[key.strip()] = raw
+    return params
+
+
+def _save(client: Reelgate, done: VideoTask, output: Path) -> None:
+    """Download the first result to ``output``, with a spinner; a file that cannot be written is a usage error."""
+    try:
+        with _stderr().status(f"downloading {done.video_url} to {output}"):
+            saved = client.videos.download(done, output)
+    except OSError as exc:
+        raise _fail(f"cannot write {output}: {exc.strerror or exc}", EXIT_USAGE) from None
+    typer.echo(f"saved {saved} ({saved.stat().st_size / 1e6:.1f} MB)", err=True)
+
+
+def video_create(
+    model: VideoModel,
+    prompt: Prompt = None,
+    element: Elements = None,
+    duration: Duration = None,
+    quality: Quality = None,
+    sound: Sound = None,
+    aspect_ratio: AspectRatio = None,
+    negative_prompt: NegativePrompt = None,
+    image_start: ImageStart = None,
+    image_end: ImageEnd = None,
+    image: Images = None,
+    video_url: VideoUrl = None,
+    motion_video: MotionVideos = None,
+    keep_original_sound: KeepSound = False,
+    watermark: Watermark = False,
+    param: Params = None,
+    callback_url: CallbackUrl = None,
+    idempotency_key: IdempotencyKey = None,
+    wait: WaitVideo = False,
+    output: Output = None,
+    timeout: VideoTimeout = 1800.0,
+    as_json: AsJson = False,
+    api_key: ApiKey = None,
+    base_url: BaseUrl = None,
+) -> None:
+    """Generate a video with your elements (a Kling video model; the server needs an upstream Kling channel)."""
+    model_params = _model_params(param)
+    with session(api_key, base_url, as_json=as_json) as client:
+        task = client.videos.create(
+            model=model, prompt=prompt, elements=element or [], duration=duration, quality=quality, sound=sound,
+            aspect_ratio=aspect_ratio, negative_prompt=negative_prompt, image_start=image_start, image_end=image_end,
+            image_urls=image or [], video_url=video_url, video_urls=motion_video or [],
+            keep_original_sound=keep_original_sound or None, watermark=watermark or None, model_params=model_params,
+            callback_url=callback_url, idempotency_key=idempotency_key,
+        )  # fmt: skip
+        if not (wait or output):
+            if as_json:
+                print_json(task.raw)
+            else:
+                typer.echo(f"submitted {task.id}; follow it with: reelgate task wait {task.id}", err=True)
+                typer.echo(task.id)
+            return
+        done = VideoTask.from_task(_wait(client, task, timeout, f"video {model}"))
+        _finish_wait(done, as_json)
+        if output is not None:
+            _save(client, done, output)
+
+
 # --- task ----------------------------------------------------------------------------------------------------------
 
 
@@ -360,7 +474,8 @@ def task_list(
         items = list(page) if walk else page.data
         table = _table("task", "status", "created (UTC)", "result")
         for t in items:
-            outcome = t.result.element_id if t.result else (t.error.code if t.error else "")
+            outcome = t.result.element_id if t.result else (t.results[0] if t.results else "")
+            outcome = outcome or (t.error.code if t.error else "")
             status = t.status if t.done else f"{t.status} {t.progress}%"
             table.add_row(t.id, status, _short(t.created), outcome)
         more = page.last_id if page.has_more and not walk else None
@@ -398,9 +513,11 @@ def user_apps() -> dict[str, typer.Typer]:
     element.command("list")(element_list)
     element.command("get")(element_get)
     element.command("delete")(element_delete)
+    video = typer.Typer(no_args_is_help=True, help="Generate videos that use your elements.")
+    video.command("create")(video_create)
     task = typer.Typer(no_args_is_help=True, help="Show, list, cancel and wait for your tasks.")
     task.command("get")(task_get)
     task.command("list")(task_list)
     task.command("cancel")(task_cancel)
     task.command("wait")(task_wait)
-    return {"element": element, "task": task}
+    return {"element": element, "video": video, "task": task}

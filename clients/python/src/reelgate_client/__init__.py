@@ -6,6 +6,8 @@ with Reelgate() as client:  # REELGATE_API_KEY, REELGATE_BASE_URL
     task = client.elements.create(name="Bob", description="a knight", frontal="front.jpg", refer=["side.jpg"])
     done = client.tasks.wait(task.id, on_progress=lambda t: print(t.progress))
     print(done.result.element_id)
+    video = client.videos.create(model="kling-o3-text-to-video", prompt="<<<element_1>>> waves", elements=[...])
+    client.videos.download(client.videos.wait(video.id), "out.mp4")
 """
 
 from reelgate_client._base import DEFAULT_BASE_URL
@@ -43,6 +45,7 @@ from reelgate_client._types import (
     TaskError,
     TaskStatus,
     Usage,
+    VideoTask,
 )
 from reelgate_client._version import __version__
 from reelgate_client._webhooks import WebhookVerificationError
@@ -84,6 +87,7 @@ __all__ = [
     "TaskStatus",
     "Usage",
     "UpstreamError",
+    "VideoTask",
     "WaitTimeoutError",
     "WebhookVerificationError",
     "verify_webhook",

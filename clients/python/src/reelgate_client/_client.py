@@ -1,4 +1,5 @@
-"""The two entry points, ``Reelgate`` and ``AsyncReelgate``: configuration plus the tasks, elements and models."""
+"""The two entry points, ``Reelgate`` and ``AsyncReelgate``: configuration plus the tasks, elements, videos and
+models."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from reelgate_client._base import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, AsyncAPI
 from reelgate_client._elements import AsyncElements, Elements
 from reelgate_client._models import AsyncModels, Models
 from reelgate_client._tasks import AsyncTasks, Tasks
+from reelgate_client._videos import AsyncVideos, Videos
 
 
 class Reelgate(SyncAPIClient):
@@ -28,6 +30,7 @@ class Reelgate(SyncAPIClient):
         )
         self.tasks = Tasks(self)
         self.elements = Elements(self, self.tasks)
+        self.videos = Videos(self, self.tasks)
         self.models = Models(self)
 
 
@@ -48,4 +51,5 @@ class AsyncReelgate(AsyncAPIClient):
         )
         self.tasks = AsyncTasks(self)
         self.elements = AsyncElements(self, self.tasks)
+        self.videos = AsyncVideos(self, self.tasks)
         self.models = AsyncModels(self)

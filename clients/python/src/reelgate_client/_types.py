@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, cast
+from typing import Any, Literal, Self, cast
 
 TaskStatus = Literal["pending", "processing", "completed", "failed"]
 TERMINAL_STATUSES: tuple[str, ...] = ("completed", "failed")
@@ -140,6 +140,8 @@ class Task:
     usage: Usage | None
     result: ElementResult | None
     error: TaskError | None
+    # The media a completed task produced (the video models'), as URLs Reelgate serves; empty for an element task.
+    results: list[str] = field(default_factory=list, hash=False)
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -148,11 +150,12 @@ class Task:
         return self.status in TERMINAL_STATUSES
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Task:
+    def from_dict(cls, data: dict[str, Any]) -> Self:
         info = _dict(data.get("task_info"))
         usage = data.get("usage")
         result = data.get("result_data")
         error = data.get("error")
+        results = data.get("results")
         return cls(
             id=str(data.get("id", "")),
             status=cast(TaskStatus, str(data.get("status", ""))),
@@ -166,8 +169,24 @@ class Task:
             error=TaskError(str(error.get("code", "")), str(error.get("message", "")))
             if isinstance(error, dict)
             else None,
+            results=[str(url) for url in results] if isinstance(results, list) else [],
             raw=data,
         )
+
+
+@dataclass(frozen=True)
+class VideoTask(Task):
+    """A task of a video model: on completion ``results`` holds the video URL(s), and ``usage.billing_rule`` is
+    ``per_second`` (credits reserved for the requested seconds at submit, charged on completion)."""
+
+    @property
+    def video_url(self) -> str | None:
+        """The first result (the video itself; a watermarked variant, when asked for, follows it)."""
+        return self.results[0] if self.results else None
+
+    @classmethod
+    def from_task(cls, task: Task) -> VideoTask:
+        return task if isinstance(task, VideoTask) else cls.from_dict(task.raw)
 
 
 @dataclass(frozen=True)
