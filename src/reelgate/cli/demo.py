@@ -4,18 +4,24 @@ Nothing is needed beyond this package: no network, no configuration, no API key.
 thread on a free 127.0.0.1 port with a temporary data directory, an account with credits is created through the
 operator use case behind ``reelgate keys create``, two reference images are drawn with Pillow, and the element is
 created with ``reelgate_client`` exactly as any user would.
+
+Video generation needs an upstream Kling channel (``REELGATE_KLING_*`` or the channels file,
+``REELGATE_KLING_CONFIG``). Without one the demo says so and stops at the element, offline. With one, the element is
+made upstream on that channel, then a short video uses it and is saved beside the pictures: the element-then-video
+flow, billed by the upstream account.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 import socket
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import typer
@@ -33,11 +39,19 @@ from reelgate.runtime import build_app
 from reelgate.sealing import load_box
 from reelgate.store.migrate import upgrade
 from reelgate.store.sql import Store
-from reelgate_client import Element, Reelgate, ReelgateError, Task
+from reelgate_client import Element, Reelgate, ReelgateError, Task, VideoTask
 
 WIDTH, HEIGHT = 768, 1024
-DEMO_CREDITS = 10
+DEMO_CREDITS = 100  # an element (1) and a five-second 720p video without sound (about 27)
 START_TIMEOUT = 20.0
+LOCAL_WAIT, UPSTREAM_WAIT = 120.0, 1800.0  # the local engine takes seconds; Kling takes minutes
+KLING_VARIABLES = ("REELGATE_KLING_CONFIG", "REELGATE_KLING_ACCESS_KEY", "REELGATE_KLING_API_KEY")
+ELEMENT_MODEL, VIDEO_MODEL = "kling-custom-element", "kling-o3-text-to-video"
+NO_CHANNEL = (
+    "Video generation (kling-v3-* and kling-o3-* models, which use elements) needs an upstream Kling channel, and "
+    "none is configured: set REELGATE_KLING_ACCESS_KEY and REELGATE_KLING_SECRET_KEY (or REELGATE_KLING_CONFIG, a "
+    "channels file; see docs/kling.md), then run the demo again to see an element used in a video."
+)
 SKIN, HAIR, SHIRT, TROUSERS, SHOE = (240, 200, 170), (90, 55, 30), (200, 50, 50), (40, 60, 130), (40, 30, 30)
 
 
@@ -57,14 +71,31 @@ def run_demo(*, keep: bool = False) -> None:
             shutil.rmtree(data_dir, ignore_errors=True)
 
 
+def kling_configured(env: Mapping[str, str]) -> bool:
+    """Whether the environment names an upstream Kling channel (the provider itself validates it)."""
+    return any(env.get(name) for name in KLING_VARIABLES)
+
+
+def demo_settings(data_dir: Path, base_url: str, env: Mapping[str, str]) -> Settings:
+    """The demo server's settings: offline, unless a Kling channel is configured, which then makes the element too
+    (an element made by the local engine cannot be used upstream)."""
+    settings = Settings(data_dir=data_dir, allow_private_networks=True, public_base_url=base_url, log_json=False)
+    if not kling_configured(env):
+        return settings
+    return settings.with_changes(kling_config=env.get("REELGATE_KLING_CONFIG", ""), providers={ELEMENT_MODEL: "kling"})
+
+
 def _demo(data_dir: Path, out: Console, keep: bool) -> None:
     listener = socket.create_server(("127.0.0.1", 0))  # bound now, so no other process can take the port
     base_url = f"http://127.0.0.1:{listener.getsockname()[1]}"
-    settings = Settings(data_dir=data_dir, allow_private_networks=True, public_base_url=base_url, log_json=False)
+    upstream = kling_configured(os.environ)
+    settings = demo_settings(data_dir, base_url, os.environ)
     upgrade(settings.resolved_database_url)
     api_key = asyncio.run(_create_account(settings))
     front, side = draw_samples(data_dir)
     out.print(f"Reelgate demo: a server on {base_url} with a fresh account ({DEMO_CREDITS} credits).")
+    if upstream:
+        out.print("A Kling channel is configured: the element and the video are made upstream, on that account.")
     with _serving(settings, listener), Reelgate(api_key=api_key, base_url=base_url) as client:
         started = time.monotonic()
         task = client.elements.create(
@@ -75,16 +106,61 @@ def _demo(data_dir: Path, out: Console, keep: bool) -> None:
             tags=["o_102"],
         )
         out.print(f"submitted {task.id}: front.jpg and side.jpg sent as Base64 data URIs")
-        done = _wait_with_bar(client, task)
+        done = _wait_with_bar(client, task, "element Demo Rover", UPSTREAM_WAIT if upstream else LOCAL_WAIT)
         element_id = done.result.element_id if done.result is not None else ""
         out.print(_panel(done, client.elements.retrieve(element_id)))
         out.print(f"element_id {element_id} (created in {time.monotonic() - started:.2f} s)")
+        if not upstream:
+            out.print(NO_CHANNEL)
+        elif _offers(client, VIDEO_MODEL):
+            _video(client, element_id, data_dir, out)
+        else:
+            out.print(f"A Kling channel is configured, but this server does not offer {VIDEO_MODEL}.")
         if keep:
             out.print(f"to explore further: REELGATE_DATA_DIR={data_dir} reelgate serve; API key {api_key}")
     out.print("server stopped; the same calls work against `reelgate serve` with `reelgate element create ...`")
 
 
-def _wait_with_bar(client: Reelgate, task: Task) -> Task:
+def _offers(client: Reelgate, model: str) -> bool:
+    return any(m.id == model and m.available for m in client.models.list())
+
+
+def _video(client: Reelgate, element_id: str, data_dir: Path, out: Console) -> None:
+    """The element used in a five-second video, waited for, then downloaded from Reelgate's storage."""
+    started = time.monotonic()
+    task = client.videos.create(
+        model=VIDEO_MODEL,
+        prompt="<<<element_1>>> waves hello, then walks towards the camera across a sunny meadow",
+        elements=[element_id],
+        duration=5,
+        quality="720p",
+        sound="off",
+    )
+    out.print(f"submitted {task.id}: {VIDEO_MODEL} with element {element_id} as <<<element_1>>>")
+    done = VideoTask.from_task(_wait_with_bar(client, task, f"video {VIDEO_MODEL}", UPSTREAM_WAIT))
+    saved = client.videos.download(done, data_dir / "demo.mp4")
+    out.print(_video_panel(done, saved))
+    out.print(f"video {done.video_url} (made in {time.monotonic() - started:.1f} s)")
+
+
+def _video_panel(task: VideoTask, saved: Path) -> Panel:
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(overflow="fold")
+    charged = task.usage.credits_charged if task.usage is not None else None
+    rows = [
+        ("task", task.id),
+        ("status", f"{task.status} ({task.progress}%)"),
+        ("credits charged", f"{charged:g}" if charged is not None else "-"),
+        *(("result", url) for url in task.results),
+        ("saved", f"{saved} ({saved.stat().st_size / 1e6:.1f} MB)"),
+    ]
+    for key, value in rows:
+        grid.add_row(Text(key), Text(value))
+    return Panel(grid, title=Text("video generated"), border_style="green", expand=False)
+
+
+def _wait_with_bar(client: Reelgate, task: Task, label: str, timeout: float) -> Task:
     """``tasks.wait`` with a live progress bar on stderr."""
     columns = (
         SpinnerColumn(),
@@ -94,9 +170,9 @@ def _wait_with_bar(client: Reelgate, task: Task) -> Task:
         TextColumn("{task.fields[status]}"),
     )
     with Progress(*columns, console=Console(stderr=True)) as progress:
-        bar = progress.add_task("element Demo Rover", total=100, status=task.status)
+        bar = progress.add_task(label, total=100, status=task.status)
         return client.tasks.wait(
-            task, timeout=120, on_progress=lambda t: progress.update(bar, completed=t.progress, status=t.status)
+            task, timeout=timeout, on_progress=lambda t: progress.update(bar, completed=t.progress, status=t.status)
         )
 
 
