@@ -40,6 +40,7 @@ class Completed:
 
     result: dict[str, Any]
     element: NewElement | None = None
+    billed_seconds: float | None = None  # per-second billing: the seconds to capture, when not the reserved ones
 
 
 @dataclass(frozen=True)
