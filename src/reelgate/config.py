@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 MB = 1024 * 1024
 
@@ -57,6 +59,51 @@ def _metrics_token(raw: str) -> str:
 
 
 @dataclass(frozen=True)
+class PriceOverride:
+    """One row of the operator's price file: a model's price for a user group (and a quality/sound tier)."""
+
+    model: str
+    group: str
+    millicredits: int  # per second for per_second models, per call for per_call ones
+    quality: str | None = None
+    sound: str | None = None  # None: every sound tier of the quality
+
+
+_PRICE_KEYS = {"model", "group", "quality", "sound", "millicredits"}
+
+
+def _price_row(raw: Any, where: str) -> PriceOverride:
+    if not isinstance(raw, dict) or not raw.keys() <= _PRICE_KEYS:
+        raise ConfigError(f"{where} must be an object with keys among {sorted(_PRICE_KEYS)}")
+    model, group = raw.get("model"), raw.get("group", "default")
+    amount, quality, sound = raw.get("millicredits"), raw.get("quality"), raw.get("sound")
+    if not isinstance(model, str) or not model or not isinstance(group, str) or not group:
+        raise ConfigError(f"{where}: model and group must be non-empty strings")
+    if not isinstance(amount, int) or isinstance(amount, bool) or not 0 <= amount <= 10**9:
+        raise ConfigError(f"{where}: millicredits must be a whole number from 0 to 1000000000")
+    if not all(v is None or (isinstance(v, str) and v) for v in (quality, sound)):
+        raise ConfigError(f"{where}: quality and sound must be non-empty strings when given")
+    return PriceOverride(model, group, amount, quality, sound)
+
+
+def load_prices(path: str) -> tuple[PriceOverride, ...]:
+    """The operator's price file (REELGATE_PRICES): ``{"prices": [{"model", "group"?, "quality"?, "sound"?,
+    "millicredits"}, ...]}``. The catalogue checks that each row names a model and tier it has."""
+    if not path:
+        return ()
+    origin = f"REELGATE_PRICES ({path})"
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{origin} cannot be read: {exc.strerror}") from None
+    except ValueError as exc:
+        raise ConfigError(f"{origin} is not valid JSON: {exc}") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("prices"), list):
+        raise ConfigError(f'{origin} must be an object {{"prices": [...]}}')
+    return tuple(_price_row(row, f"{origin} prices[{i}]") for i, row in enumerate(raw["prices"]))
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("reelgate-data")
     database_url: str = ""
@@ -89,6 +136,7 @@ class Settings:
     log_json: bool = True
     secret_key: str = field(default="", repr=False)
     metrics_token: str = field(default="", repr=False)  # when set, /metrics needs "Authorization: Bearer <it>"
+    prices: tuple[PriceOverride, ...] = ()  # the operator's price file (REELGATE_PRICES), over the catalogue's
 
     @property
     def resolved_database_url(self) -> str:
@@ -140,4 +188,5 @@ class Settings:
             log_json=_bool(env, "REELGATE_LOG_JSON", True),
             secret_key=env.get("REELGATE_SECRET_KEY", ""),
             metrics_token=_metrics_token(env.get("REELGATE_METRICS_TOKEN", "")),
+            prices=load_prices(env.get("REELGATE_PRICES", "")),
         )

@@ -74,8 +74,8 @@ def build_runtime(
     store = Store(make_database(settings.resolved_database_url), load_box(settings))
     assets = AssetStore(storage_from_settings(settings), store.uploads)  # every stored object registered to its task
     media = MediaPool.from_settings(settings)  # one pool for submits and the worker's media work; no process yet
-    providers = build_providers(settings, assets, media)
-    service = TaskService(settings, store, default_catalog(), assets, providers, media)
+    providers = build_providers(settings, assets, media, store.upstream_slots)  # caps shared by every process
+    service = TaskService(settings, store, default_catalog(settings.prices), assets, providers, media)
     metrics = Metrics()
     rt = Runtime(settings, store, service, metrics, providers)
     if worker:

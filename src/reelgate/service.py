@@ -9,12 +9,20 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from pydantic import BaseModel
 
 from reelgate import netguard
 from reelgate.assets import AssetStore
 from reelgate.bodies import body_hash, json_object
-from reelgate.catalog import ModelSpec
-from reelgate.catalog.submit import CheckedBody, SubmitGate, check_submission, has_inline_media, parse_params
+from reelgate.catalog import ElementInfo, ModelSpec
+from reelgate.catalog.submit import (
+    CheckedBody,
+    SubmitGate,
+    check_submission,
+    has_inline_media,
+    param_error,
+    parse_params,
+)
 from reelgate.config import Settings
 from reelgate.domain import FAILED, TASK_ID_PREFIX, TaskRecord, is_task_id, new_task_id, new_webhook_id
 from reelgate.errors import (
@@ -28,6 +36,7 @@ from reelgate.errors import (
 )
 from reelgate.media.inline import ASSET_REF, assign
 from reelgate.media.pool import MediaPool
+from reelgate.params import ParamProblem
 from reelgate.providers import DeletesElements, Provider
 from reelgate.store.accounts import KeyOwner
 from reelgate.store.elements import ElementRecord
@@ -89,6 +98,10 @@ class TaskService:
     def provider_for(self, spec: ModelSpec) -> str:
         return self.settings.providers.get(spec.name, spec.default_provider)
 
+    def serves(self, spec: ModelSpec) -> bool:
+        """Whether this deployment has the provider the model runs on (an upstream one needs a channel)."""
+        return self.provider_for(spec) in self.providers
+
     # --- submit -------------------------------------------------------------------------------------------------
 
     def _model(self, body: dict[str, Any]) -> ModelSpec:
@@ -101,6 +114,11 @@ class TaskService:
         if spec is None:
             raise InvalidRequest(f"model {model[:64]!r} does not exist; see GET /v1/models", param="model",
                                  code="model_not_found")  # fmt: skip
+        if not self.serves(spec):
+            provider = self.provider_for(spec)
+            raise InvalidRequest(f"model {spec.name} needs an upstream {provider.capitalize()} channel, and this "
+                                 f"deployment has none configured; ask the operator to add one", param="model",
+                                 code="model_not_available")  # fmt: skip
         return spec
 
     def _callback_url(self, body: dict[str, Any]) -> str | None:
@@ -139,11 +157,31 @@ class TaskService:
         callback_url = self._callback_url(sub.body)
         price = self._price(spec, sub.owner)
         idem = self._idempotency(sub, sub.body)
-        params = parse_params(spec, sub.body.get("model_params"))
+        params = parse_params(spec, sub.body)
         if has_inline_media(spec, params):
             return await self._submit_inline(sub, price)
-        task = await self._new_task(spec, sub.owner, params.model_dump(exclude_none=True), callback_url, price)
+        stored, price = await self._terms(spec, sub.owner, params, params.model_dump(exclude_none=True))
+        task = await self._new_task(spec, sub.owner, stored, callback_url, price)
         return await self._create(task, idem)
+
+    async def _terms(self, spec: ModelSpec, owner: KeyOwner, params: BaseModel,
+                     stored: dict[str, Any]) -> tuple[dict[str, Any], int]:  # fmt: skip
+        """The params a task stores and what it reserves: the element rules against the caller's own element rows
+        (which pin the task to their upstream channel), then the model's price for these params and group."""
+        try:
+            if spec.elements is not None and (ids := spec.elements.ids(params)):
+                rows = await self.store.elements.get_many(ids, owner.account_id)
+                found = {r.id: ElementInfo(r.id, r.provider, r.upstream_id, r.data) for r in rows}
+                stored.update(spec.elements.check(params, found))
+            charge = spec.charge(params, owner.user_group)
+        except ParamProblem as exc:
+            raise param_error(exc) from None
+        if charge is None:  # _price refused such a group already; kept for a caller that did not ask it
+            raise PermissionDenied(f"user group {owner.user_group!r} may not use model {spec.name}", param="model",
+                                   code="model_not_allowed")  # fmt: skip
+        if charge.billing is not None:
+            stored["billing"] = charge.billing
+        return stored, charge.millicredits
 
     async def _new_task(self, spec: ModelSpec, owner: KeyOwner, params: dict[str, Any], callback_url: str | None,
                         price: int) -> NewTask:  # fmt: skip
@@ -212,7 +250,11 @@ class TaskService:
         if checked.params is None or checked.head is None:
             raise ApiError("the media check stopped without a reason")  # the checks above mirror the pool's
         idem = None if key is None else Idempotency(owner.key_id, key, checked.body_hash)
-        task = await self._new_task(spec, owner, checked.params, callback_url, price)
+        stored = checked.params
+        if spec.inline is None:  # a large body of a URL-only model: its params hold no placeholder, parse them again
+            body = stored if spec.reads_body else {"model_params": stored}
+            stored, price = await self._terms(spec, owner, parse_params(spec, body), dict(stored))
+        task = await self._new_task(spec, owner, stored, callback_url, price)
         names = await self._store_uploads(task, checked)
         return await self._create(task, idem, names)
 

@@ -42,6 +42,7 @@ _TASK = {
             },
         },
         "result_data": {"type": "object", "properties": {"element_id": {"type": "string", "pattern": "^[0-9]+$"}}},
+        "results": {"type": "array", "items": {"type": "string"}},  # the video models' media URLs (contract §9)
         "error": {
             "type": "object",
             "required": ["code", "message"],
@@ -136,30 +137,42 @@ def _paths() -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _model_params(catalog: dict[str, ModelSpec]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Each model's params schema as a component, and the ``model_params`` schema that refers to them."""
+def _requests(catalog: dict[str, ModelSpec]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Each model's params schema as a component, and the request schema that refers to them: the models whose
+    fields sit in ``model_params`` share one envelope; a model that reads the whole body is its own request."""
     components: dict[str, Any] = {}
     refs: list[dict[str, Any]] = []
+    enveloped: list[str] = []
+    bodies: list[dict[str, Any]] = []
     for spec in catalog.values():
         params, defs = spec.json_schema(_REF)
         components.update({**defs, spec.params.__name__: params})
-        refs.append({"$ref": _REF + spec.params.__name__})
-    return components, refs[0] if len(refs) == 1 else {"oneOf": refs}
+        ref = {"$ref": _REF + spec.params.__name__}
+        if spec.reads_body:
+            bodies.append(ref)
+        else:
+            refs.append(ref)
+            enveloped.append(spec.name)
+    envelope = {
+        "type": "object",
+        "required": ["model", "model_params"],
+        "properties": {
+            "model": {"enum": sorted(enveloped)},
+            "model_params": refs[0] if len(refs) == 1 else {"oneOf": refs},
+            "callback_url": {"type": "string", "pattern": "^https://[^/?#@\\s]+", "maxLength": 2048},
+        },
+    }
+    if not bodies:
+        return components, envelope
+    components["ModelParamsRequest"] = envelope
+    return components, {"oneOf": [{"$ref": _REF + "ModelParamsRequest"}, *bodies]}
 
 
 def _schemas(catalog: dict[str, ModelSpec]) -> dict[str, Any]:
-    components, model_params = _model_params(catalog)
+    components, request = _requests(catalog)
     return {
         **components,
-        "SubmitRequest": {
-            "type": "object",
-            "required": ["model", "model_params"],
-            "properties": {
-                "model": {"enum": sorted(catalog)},
-                "model_params": model_params,
-                "callback_url": {"type": "string", "pattern": "^https://[^/?#@\\s]+", "maxLength": 2048},
-            },
-        },
+        "SubmitRequest": request,
         "Task": _TASK,
         "TaskList": _list_of("Task"),
         "Error": _ERROR,
@@ -181,7 +194,8 @@ def openapi_document(catalog: dict[str, ModelSpec]) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "Reelgate", "version": __version__,
-                 "description": "EvoLink-compatible asynchronous generation API (kling-custom-element)."},
+                 "description": "EvoLink-compatible asynchronous generation API (kling-custom-element and the "
+                                "Kling video models that use its elements)."},
         "components": {"schemas": _schemas(catalog),
                        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
         "security": [{"bearer": []}],

@@ -47,7 +47,7 @@ def routes(ctx: ApiContext) -> list[Route]:
     @guarded
     async def models(request: Request) -> Response:
         owner = await _owner(ctx, request)
-        data = [spec.public(owner.user_group) for spec in service.catalog.values()]
+        data = [spec.public(owner.user_group, served=service.serves(spec)) for spec in service.catalog.values()]
         return JSON({"object": "list", "data": data})
 
     async def metrics_page(request: Request) -> Response:

@@ -2,9 +2,9 @@
 
 ``check_submission`` runs in a pool process (media/pool.py) on the raw request body: it parses the JSON, stops
 early when the parent will refuse anyway (unknown model, a group that may not use it, too few credits), validates
-``model_params`` and hands them to the model's own inline-media check (``ModelSpec.inline``), which decodes and
-inspects every Base64 item. It returns the decoded bytes; the service stores them only once every check passed,
-for the task it creates.
+the params (``model_params``, or the whole body for a model that reads it) and hands them to the model's own
+inline-media check (``ModelSpec.inline``), which decodes and inspects every Base64 item. It returns the decoded
+bytes; the service stores them only once every check passed, for the task it creates.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ class CheckedBody:
 
     head: dict[str, Any] | None  # model and callback_url, for the API process's checks; None: not a JSON object
     body_hash: str = ""
-    params: dict[str, Any] | None = None  # model_params, each Base64 item replaced by "" until it is stored
+    params: dict[str, Any] | None = None  # the parsed params, each Base64 item replaced by "" until it is stored
     uploads: tuple[Upload, ...] = ()
     refusal: Refusal | None = None
 
@@ -76,7 +76,9 @@ def param_error(exc: ParamProblem) -> InvalidRequest:
     return InvalidRequest(exc.problems[0][1], param=exc.problems[0][0], details=details if len(details) > 1 else None)
 
 
-def parse_params(spec: ModelSpec, raw: Any) -> BaseModel:
+def parse_params(spec: ModelSpec, body: dict[str, Any]) -> BaseModel:
+    """The request's params as the model parses them: the whole body (``spec.reads_body``) or ``model_params``."""
+    raw = body if spec.reads_body else body.get("model_params")
     if raw is None:
         raise InvalidRequest("model_params is required", param="model_params", code="missing_parameter")
     try:
@@ -103,7 +105,7 @@ def check_submission(raw: bytes, gate: SubmitGate) -> CheckedBody:
     if gate.hash_only or spec is None or price is None or price > gate.available:
         return CheckedBody(head, digest)  # the API process answers these from its own checks
     try:
-        params = parse_params(spec, body.get("model_params"))
+        params = parse_params(spec, body)
         if spec.inline is None:
             return CheckedBody(head, digest, params.model_dump(exclude_none=True))
         dump, uploads = spec.inline.check(params, gate.limits)

@@ -57,6 +57,17 @@ class ElementStore:
         )
         return None if row is None else _element(row)
 
+    async def get_many(self, element_ids: list[str], account_id: int) -> list[ElementRecord]:
+        """The account's live elements among ``element_ids``, in one read (unknown, foreign or deleted: absent)."""
+        wanted = list(dict.fromkeys(element_ids))
+        if not wanted:
+            return []
+        names = {f"e{i}": element_id for i, element_id in enumerate(wanted)}
+        marks = ", ".join(f":{name}" for name in names)
+        sql = f"SELECT {_COLS} FROM elements WHERE account_id = :a AND deleted_at IS NULL AND id IN ({marks})"
+        rows = await self.db.read(lambda c: c.all(sql, {"a": account_id, **names}))
+        return [_element(r) for r in rows]
+
     async def list_for_account(self, account_id: int, *, after: str, limit: int) -> list[ElementRecord]:
         async def work(c: Conn) -> list[ElementRecord]:
             cursor = await c.one(
