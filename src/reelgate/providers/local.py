@@ -37,6 +37,6 @@ class LocalProvider:
         await self.pipeline.aclose()
 
 
-def build(settings: Settings, assets: AssetStore, pool: MediaPool | None) -> LocalProvider:
+def build(settings: Settings, assets: AssetStore, pool: MediaPool | None, slots: object = None) -> LocalProvider:
     """Always available: it needs no account."""
     return LocalProvider(MediaPipeline(settings, assets, pool=pool))

@@ -13,8 +13,10 @@ from reelgate.assets import AssetStore
 from reelgate.config import ConfigError, Settings
 from reelgate.media.pool import MediaPool
 from reelgate.providers import Provider, kling, local
+from reelgate.providers.upstream import UpstreamSlots
 
-ProviderBuilder = Callable[[Settings, AssetStore, MediaPool | None], Provider | None]
+# settings, stored media, the media pool, and the upstream slots shared by every process (None: one process only)
+ProviderBuilder = Callable[[Settings, AssetStore, MediaPool | None, UpstreamSlots | None], Provider | None]
 
 
 def builders() -> dict[str, ProviderBuilder]:
@@ -32,9 +34,10 @@ def check_names(settings: Settings, known: dict[str, ProviderBuilder]) -> None:
                               f"got {f'{model}={name}'!r}")  # fmt: skip
 
 
-def build_providers(settings: Settings, assets: AssetStore, pool: MediaPool | None = None) -> dict[str, Provider]:
+def build_providers(settings: Settings, assets: AssetStore, pool: MediaPool | None = None,
+                    slots: UpstreamSlots | None = None) -> dict[str, Provider]:  # fmt: skip
     """The providers this deployment configures, by name."""
     known = builders()
     check_names(settings, known)
-    built = {name: build(settings, assets, pool) for name, build in known.items()}
+    built = {name: build(settings, assets, pool, slots) for name, build in known.items()}
     return {name: provider for name, provider in built.items() if provider is not None}

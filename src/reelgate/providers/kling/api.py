@@ -1,4 +1,5 @@
-"""Async client for Kling's advanced-custom-elements API: JWT auth, one envelope parser, error classes."""
+"""Async client for Kling's task APIs (advanced-custom-elements and the video endpoints): JWT auth, one envelope
+parser, error classes."""
 
 from __future__ import annotations
 
@@ -105,8 +106,18 @@ class KlingCredentials:
 
 
 @dataclass(frozen=True)
+class KlingVideo:
+    """One result video of a video task: Kling's id, its (expiring) URL, the watermarked variant, seconds as text."""
+
+    id: str
+    url: str
+    watermark_url: str | None
+    duration: str
+
+
+@dataclass(frozen=True)
 class KlingTask:
-    """One Kling element-creation task as Kling reports it; ``raw`` is the envelope's ``data`` object."""
+    """One Kling task (an element or a video) as Kling reports it; ``raw`` is the envelope's ``data`` object."""
 
     task_id: str
     status: str
@@ -114,6 +125,7 @@ class KlingTask:
     external_task_id: str | None
     element_ids: list[int]
     raw: dict[str, Any]
+    videos: list[KlingVideo] = field(default_factory=list)
 
     @property
     def state(self) -> TaskState:
@@ -257,6 +269,9 @@ def parse_task(data: Any, response: KlingAnswer) -> KlingTask:
     elements = result.get("elements") or []
     if not isinstance(elements, list) or not all(isinstance(e, dict) for e in elements):
         raise _malformed("task_result.elements is not a list of objects", response)
+    videos = result.get("videos") or []
+    if not isinstance(videos, list) or not all(isinstance(v, dict) for v in videos):
+        raise _malformed("task_result.videos is not a list of objects", response)
     external = info.get("external_task_id")
     return KlingTask(
         task_id=str(data["task_id"]),
@@ -265,11 +280,19 @@ def parse_task(data: Any, response: KlingAnswer) -> KlingTask:
         external_task_id=str(external) if external else None,
         element_ids=[_element_id(e.get("element_id"), response) for e in elements],
         raw=data,
+        videos=[_video(v) for v in videos],
     )
 
 
+def _video(value: dict[str, Any]) -> KlingVideo:
+    watermark = value.get("watermark_url")
+    return KlingVideo(id=str(value.get("id") or ""), url=str(value.get("url") or ""),
+                      watermark_url=str(watermark) if watermark else None,
+                      duration=str(value.get("duration") or ""))  # fmt: skip
+
+
 class KlingClient:
-    """Kling element API calls. No retries here: callers decide with :attr:`KlingError.is_retryable`."""
+    """Kling API calls. No retries here: callers decide with :attr:`KlingError.is_retryable`."""
 
     def __init__(self, base_url: str, credentials: KlingCredentials, *, timeout: float = 30) -> None:
         self._base_url = base_url.rstrip("/")
@@ -325,16 +348,17 @@ class KlingClient:
             # Timeouts, drops and protocol errors after connecting: the request may have been acted on.
             raise KlingError(f"no answer from Kling ({type(exc).__name__})", ambiguous=True) from exc
 
-    async def create(self, body: dict[str, Any]) -> KlingTask:
-        """Submit one element task; put our own task id in ``body['external_task_id']`` to find it again."""
-        response = await self._send("POST", ELEMENTS_PATH, body=body)
+    async def create(self, body: dict[str, Any], path: str = ELEMENTS_PATH) -> KlingTask:
+        """Submit one task to ``path`` (elements by default); put our own task id in ``body['external_task_id']`` to
+        find it again."""
+        response = await self._send("POST", path, body=body)
         return parse_task(unwrap(response), response)
 
-    async def get(self, task_or_external_id: str) -> KlingTask | None:
-        """One task by Kling's task_id or our external_task_id; None when Kling answers 1203 (not found)."""
+    async def get(self, task_or_external_id: str, path: str = ELEMENTS_PATH) -> KlingTask | None:
+        """One task of ``path`` by Kling's task_id or our external_task_id; None when Kling answers 1203."""
         if not task_or_external_id:
             raise ValueError("task_or_external_id must not be empty")
-        response = await self._send("GET", f"{ELEMENTS_PATH}/{quote(task_or_external_id, safe='')}")
+        response = await self._send("GET", f"{path}/{quote(task_or_external_id, safe='')}")
         try:
             data = unwrap(response)
         except KlingError as exc:

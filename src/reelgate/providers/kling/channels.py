@@ -37,7 +37,10 @@ class ChannelConfig(BaseModel):
     secret_key: SecretStr | None = None
     api_key: SecretStr | None = None
     weight: int = Field(default=1, ge=0, le=1000)
+    # Upstream tasks in flight on this account (submitted or processing at Kling), across every worker process.
     concurrency: int = Field(default=8, ge=1, le=10_000)
+    # Requests in flight to this account from one process (creates, lookups, polls, deletes).
+    request_concurrency: int = Field(default=8, ge=1, le=10_000)
     rate_limit: float | None = Field(default=None, gt=0, le=10_000)
 
     @field_validator("base_url")
@@ -55,6 +58,16 @@ class ChannelConfig(BaseModel):
             return KlingCredentials(reveal(self.access_key), reveal(self.secret_key), reveal(self.api_key))
         except ValueError as exc:  # the message names fields, never values
             raise ConfigError(f"Kling channel {self.name!r}: {exc}") from None
+
+
+class VideoRoute(BaseModel):
+    """Where one EvoLink video model goes at Kling: the endpoint and the upstream ``model_name`` (Kling renames
+    models, so both are configuration; defaults in providers/kling/video.py)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    endpoint: Literal["text2video", "image2video", "motion-control", "omni-video"]
+    model_name: str = Field(min_length=1, max_length=100)
 
 
 class KlingConfig(BaseModel):
@@ -76,6 +89,11 @@ class KlingConfig(BaseModel):
     request_timeout: float = Field(default=30.0, gt=0, le=600)
     callback_base_url: str | None = None
     callback_secret: SecretStr | None = None
+    video_models: dict[str, VideoRoute] = Field(default_factory=dict)  # overrides of the default routes
+    result_max_bytes: int = Field(default=2 * 1024**3, ge=1024, le=64 * 1024**3)
+    download_timeout: float = Field(default=30.0, gt=0, le=600)  # connect, and each read, of a result download
+    download_total: float = Field(default=1800.0, gt=0, le=86_400)  # one result download, start to end
+    download_retries: int = Field(default=6, ge=0, le=100)
 
     @model_validator(mode="after")
     def _consistent(self) -> KlingConfig:
@@ -163,18 +181,28 @@ class TokenBucket:
 
 @dataclass(repr=False)
 class Channel:
-    """One account's client plus its in-process state: requests in flight, rate bucket, out-of-rotation time."""
+    """One account's client plus its in-process state: requests in flight, rate bucket, out-of-rotation time.
+
+    ``request_limit`` bounds this process's requests in flight; ``cap`` is the account's upstream tasks in flight,
+    held across processes by the upstream slots (providers/upstream.py), not here.
+    """
 
     name: str
     weight: int
     client: KlingClient
-    concurrency: int
+    request_limit: int
     busy_delay: float
     bucket: TokenBucket | None = None
     clock: Clock = time.monotonic
     in_flight: int = 0
     down_until: float = 0.0
     current: float = field(default=0.0)  # smooth weighted round-robin counter
+    cap: int = 8
+
+    @property
+    def slot_key(self) -> str:
+        """The channel's name among every vendor's upstream slots."""
+        return f"kling:{self.name}"
 
     def __repr__(self) -> str:
         return f"Channel({self.name!r}, weight={self.weight}, in_flight={self.in_flight})"
@@ -183,7 +211,7 @@ class Channel:
         return self.clock() >= self.down_until
 
     def _try_acquire(self) -> float:
-        if self.in_flight >= self.concurrency:
+        if self.in_flight >= self.request_limit:
             return self.busy_delay
         wait = self.bucket.take(self.clock()) if self.bucket is not None else 0.0
         if wait == 0.0:
@@ -257,5 +285,6 @@ def build_pool(config: KlingConfig, *, allow_http: bool, clock: Clock = time.mon
     for c, creds in zip(config.channels, credentials, strict=True):
         client = KlingClient(c.base_url, creds, timeout=config.request_timeout)
         bucket = TokenBucket(c.rate_limit) if c.rate_limit else None
-        channels.append(Channel(c.name, c.weight, client, c.concurrency, config.busy_delay, bucket, clock))
+        channels.append(Channel(c.name, c.weight, client, c.request_concurrency, config.busy_delay, bucket, clock,
+                                cap=c.concurrency))  # fmt: skip
     return ChannelPool(channels, config.cooldown, clock)
