@@ -131,7 +131,12 @@ class TaskRecord:
             "usage": usage,
         }
         if self.status == COMPLETED and self.result is not None:
-            body["result_data"] = self.result
+            # A model that makes media shows its URLs as ``results`` (contract §9); the element model, result_data.
+            results = self.result.get("results")
+            if isinstance(results, list):
+                body["results"] = results
+            else:
+                body["result_data"] = self.result
         if self.status == FAILED:
             body["error"] = {"code": self.error_code or "unknown_error", "message": self.error_message or ""}
         return body

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
+from fractions import Fraction
 from typing import Final
 
 GRANT: Final = "grant"
 RESERVE: Final = "reserve"
 CAPTURE: Final = "capture"
 RELEASE: Final = "release"
+
+
+def partial_capture(reserved: int, seconds: int, billed: float) -> int:
+    """What a per-second task that reserved ``reserved`` for ``seconds`` captures when it made ``billed`` seconds:
+    round-up(reserved x billed / seconds), never more than the reservation. Exact: the float is read as the decimal
+    it prints as (4.2 is 42/10, not the binary number nearest to it), so no millicredit is gained or lost."""
+    if seconds <= 0 or not math.isfinite(billed):
+        return reserved
+    amount = math.ceil(Fraction(reserved) * Fraction(repr(float(billed))) / seconds)
+    return max(0, min(reserved, amount))
 
 
 class CreditRuleBroken(ValueError):

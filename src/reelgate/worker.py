@@ -195,7 +195,8 @@ class Worker:
         finish = Finish(task_id=claim.id, status=COMPLETED if isinstance(outcome, Completed) else FAILED,
                         now=time.time(), guard="owner", owner=self.name, webhook_id=new_webhook_id())  # fmt: skip
         if isinstance(outcome, Completed):
-            finish = replace(finish, result=outcome.result, element=_element_row(claim, outcome))
+            finish = replace(finish, result=outcome.result, element=_element_row(claim, outcome),
+                             billed_seconds=outcome.billed_seconds)  # fmt: skip
         else:
             finish = replace(finish, error_code=outcome.code, error_message=outcome.message)
             self._on_event("provider_error", {"provider": claim.provider, "code": outcome.code})

@@ -36,7 +36,9 @@ class NewElement:
 
 @dataclass(frozen=True)
 class Completed:
-    """The task succeeded. ``result`` is the public ``result_data``; ``element``, when given, is registered with it."""
+    """The task succeeded. ``result`` is the public ``result_data`` (or ``{"results": [URL, ...]}`` for a model that
+    makes media); ``element``, when given, is registered with it. ``billed_seconds``: the seconds a per_second task
+    actually made (None: the seconds it reserved), so the ledger captures only those and releases the rest."""
 
     result: dict[str, Any]
     element: NewElement | None = None

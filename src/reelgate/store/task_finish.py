@@ -1,4 +1,7 @@
-"""Finishing tasks: the SQL of the one terminal transition, its settlement, delivery row and optional element row."""
+"""Finishing tasks: the SQL of the one terminal transition, its settlement, delivery row and optional element row.
+
+A completed per-second task that made fewer seconds than it reserved (``Finish.billed_seconds``) captures only
+those (ledger.partial_capture) and releases the rest, in the same transaction."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from reelgate.domain import COMPLETED, FAILED, TaskRecord
-from reelgate.ledger import CAPTURE, RELEASE
+from reelgate.ledger import CAPTURE, RELEASE, partial_capture
 from reelgate.store.db import Conn
 from reelgate.store.task_rows import ACTIVE, get_in
 
@@ -27,20 +30,38 @@ class Finish:
     error_message: str | None = None
     element: dict[str, Any] | None = None  # element_id, provider, upstream_id: a row only when the task made one
     webhook_id: str = ""
+    billed_seconds: float | None = None  # a per-second task's actual seconds (None: it made what it reserved)
 
 
-async def _settle(c: Conn, f: Finish, account_id: int, price: int) -> None:
-    moved = (
-        "reserved = reserved - :p, captured = captured + :p"
-        if f.status == COMPLETED
-        else "reserved = reserved - :p, available = available + :p"
-    )
-    await c.run(f"UPDATE accounts SET {moved}, in_flight = in_flight - 1 WHERE id = :a", {"p": price, "a": account_id})
+async def _ledger(c: Conn, f: Finish, account_id: int, kind: str, amount: int) -> None:
     await c.run(
         "INSERT INTO ledger (account_id, task_id, kind, amount, note, created) VALUES (:a, :id, :kind, :p, '', :now)",
-        {"a": account_id, "id": f.task_id, "kind": CAPTURE if f.status == COMPLETED else RELEASE, "p": price,
-         "now": f.now},
-    )  # fmt: skip
+        {"a": account_id, "id": f.task_id, "kind": kind, "p": amount, "now": f.now},
+    )
+
+
+async def _settle(c: Conn, f: Finish, account_id: int, price: int, captured: int) -> None:
+    """Move the reservation: ``captured`` of it to captured (0 unless completed), the rest back to available."""
+    await c.run(
+        "UPDATE accounts SET reserved = reserved - :p, captured = captured + :c, available = available + :p - :c, "
+        "in_flight = in_flight - 1 WHERE id = :a",
+        {"p": price, "c": captured, "a": account_id},
+    )
+    if f.status == COMPLETED:
+        await _ledger(c, f, account_id, CAPTURE, captured)
+    if f.status != COMPLETED or captured < price:
+        await _ledger(c, f, account_id, RELEASE, price - captured)
+
+
+def _captured(f: Finish, price: int, params: str | None) -> int:
+    """What a finish captures: nothing unless completed; a per-second task that says how many seconds it made,
+    their share of the reservation; else all of it."""
+    if f.status != COMPLETED:
+        return 0
+    if f.billed_seconds is None or params is None:
+        return price
+    seconds = (json.loads(params).get("billing") or {}).get("seconds")
+    return partial_capture(price, int(seconds), f.billed_seconds) if isinstance(seconds, int) else price
 
 
 def _guard_sql(f: Finish) -> tuple[str, dict[str, Any]]:
@@ -57,7 +78,8 @@ async def finish_in(c: Conn, f: Finish) -> TaskRecord | None:
         "UPDATE tasks SET status = :st, progress = CASE WHEN :st = 'completed' THEN 100 ELSE progress END, "
         "finished_at = :now, updated_at = :now, lease_owner = NULL, lease_expires = NULL, cancellable = 0, "
         "charged = CASE WHEN :st = 'completed' THEN price ELSE 0 END, result = :res, error_code = :ec, "
-        f"error_message = :em WHERE id = :id AND {ACTIVE} AND {guard} RETURNING account_id, price, callback_url",
+        f"error_message = :em WHERE id = :id AND {ACTIVE} AND {guard} RETURNING account_id, price, callback_url, "
+        f"{'params' if f.billed_seconds is not None else 'NULL AS params'}",
         {"st": f.status, "now": f.now, "res": None if f.result is None else json.dumps(f.result),
          "ec": f.error_code if f.status == FAILED else None, "em": f.error_message if f.status == FAILED else None,
          "id": f.task_id, **extra},
@@ -65,7 +87,10 @@ async def finish_in(c: Conn, f: Finish) -> TaskRecord | None:
     if row is None:
         return None
     account_id, price = int(row["account_id"]), int(row["price"])
-    await _settle(c, f, account_id, price)
+    captured = _captured(f, price, row["params"])
+    if f.status == COMPLETED and captured != price:
+        await c.run("UPDATE tasks SET charged = :c WHERE id = :id", {"c": captured, "id": f.task_id})
+    await _settle(c, f, account_id, price, captured)
     if f.element is not None:
         await c.run(
             "INSERT INTO elements (id, account_id, task_id, provider, upstream_id, data, created, created_at) "
