@@ -44,16 +44,25 @@ DEFAULT_ROUTES = {
     "kling-v3-text-to-video": VideoRoute(endpoint="text2video", model_name="kling-v3"),
     "kling-v3-image-to-video": VideoRoute(endpoint="image2video", model_name="kling-v3"),
     "kling-v3-motion-control": VideoRoute(endpoint="motion-control", model_name="kling-v3"),
-    "kling-o3-text-to-video": VideoRoute(endpoint="omni-video", model_name="kling-o3"),
-    "kling-o3-image-to-video": VideoRoute(endpoint="omni-video", model_name="kling-o3"),
-    "kling-o3-reference-to-video": VideoRoute(endpoint="omni-video", model_name="kling-o3"),
-    "kling-o3-video-edit": VideoRoute(endpoint="omni-video", model_name="kling-o3"),
+    "kling-o3-text-to-video": VideoRoute(endpoint="omni-video", model_name="kling-v3-omni"),
+    "kling-o3-image-to-video": VideoRoute(endpoint="omni-video", model_name="kling-v3-omni"),
+    "kling-o3-reference-to-video": VideoRoute(endpoint="omni-video", model_name="kling-v3-omni"),
+    "kling-o3-video-edit": VideoRoute(endpoint="omni-video", model_name="kling-v3-omni"),
 }
+# The request's top-level fields each endpoint takes as they are (Kling refuses unknown parameters).
+PLAIN_FIELDS = {
+    "text2video": ("prompt", "negative_prompt", "aspect_ratio", "sound"),
+    "image2video": ("prompt", "negative_prompt", "sound"),
+    "omni-video": ("prompt", "aspect_ratio", "sound"),
+    "motion-control": ("prompt",),
+}
+OMNI_ASPECT = "16:9"  # Kling's Omni endpoint needs one without a first frame or a base video; EvoLink's default
 MODES = {"720p": "std", "1080p": "pro", "4k": "4k"}  # EvoLink's quality → Kling's mode
 VIDEO_RULES = {
     "kling-v3-motion-control": VideoRules(
         min_seconds=3, max_seconds=30, min_side=340, max_side=3850, max_bytes=100 * MB
     ),
+    "kling-o3-video-edit": VideoRules(min_seconds=3, max_seconds=10, min_side=720, max_side=2160),
 }
 EDIT_MODEL = "kling-o3-video-edit"  # billed on its input video's length; Kling keeps that video's length
 NO_VIDEO = "The provider reported success but returned no video."
@@ -157,14 +166,14 @@ class VideoKind:
         sources = {item.field: item.source for item in input_items(p)}
         handed = {m["field"]: await self._handoff(sources[m["field"]], m["kind"], m["name"]) for m in state["media"]}
         body: dict[str, Any] = {"model_name": route.model_name, "external_task_id": run.job.task_id}
-        for key in ("prompt", "negative_prompt", "aspect_ratio", "sound"):
-            if p.get(key) is not None:
-                body[key] = p[key]
+        body.update({key: p[key] for key in PLAIN_FIELDS[route.endpoint] if p.get(key) is not None})
         body["mode"] = MODES.get(str(p.get("quality") or "720p"), "std")
-        if p.get("duration") is not None and model != EDIT_MODEL:
+        if p.get("duration") is not None and model != EDIT_MODEL and route.endpoint != "motion-control":
             body["duration"] = str(p["duration"])
-        body.update(_model_params(p.get("model_params") or {}))
+        body.update(_model_params(p.get("model_params") or {}, shots=route.endpoint != "motion-control"))
         body.update(_media(route.endpoint, model, p, handed))
+        if route.endpoint == "omni-video" and "aspect_ratio" not in body and _needs_aspect(body):
+            body["aspect_ratio"] = OMNI_ASPECT
         callback = self.hooks.callback_url(run.job.task_id)
         if callback:
             body["callback_url"] = callback
@@ -242,10 +251,16 @@ class VideoKind:
         await self._download.aclose()
 
 
-def _model_params(mp: dict[str, Any]) -> dict[str, Any]:
+def _needs_aspect(body: dict[str, Any]) -> bool:
+    frames = [image.get("type") for image in body.get("image_list", [])]
+    base = any(video.get("refer_type") == "base" for video in body.get("video_list", []))
+    return "first_frame" not in frames and not base
+
+
+def _model_params(mp: dict[str, Any], *, shots: bool) -> dict[str, Any]:
     """``model_params`` as Kling names them; element ids as exact integers from their decimal strings."""
     body: dict[str, Any] = {}
-    for key in ("multi_shot", "shot_type", "multi_prompt", "watermark_info"):
+    for key in ("multi_shot", "shot_type", "multi_prompt", "watermark_info") if shots else ("watermark_info",):
         if mp.get(key) is not None:
             body[key] = mp[key]
     if mp.get("element_list"):
@@ -255,7 +270,7 @@ def _model_params(mp: dict[str, Any]) -> dict[str, Any]:
 
 def _media(endpoint: str, model: str, p: dict[str, Any], handed: dict[str, str]) -> dict[str, Any]:
     """The media fields of each endpoint's body."""
-    images = [handed[f] for f in sorted(handed, key=_index) if f.startswith("image_urls[")]
+    images = [handed[f] for f in sorted((f for f in handed if f.startswith("image_urls[")), key=_index)]
     if endpoint == "image2video":
         return {
             "image": handed["image_start"],
