@@ -6,11 +6,16 @@ STAMP := $(VENV)/.installed
 .PHONY: install run test lint bench audit clean
 
 # One pip call for both distributions, so pip takes reelgate-client (a dependency of the server) from this checkout.
+# Under a lock, and checked again once the lock is held: `make run` and `make test` started together in a fresh
+# clone install once (the second waits, then finds the stamp fresh) instead of racing to create the same venv.
 $(STAMP): pyproject.toml clients/python/pyproject.toml
-	python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ./clients/python -e ".[dev]"
-	touch $(STAMP)
+	@flock $(VENV).lock sh -c '\
+	  if [ -f $(STAMP) ] && [ $(STAMP) -nt pyproject.toml ] && [ $(STAMP) -nt clients/python/pyproject.toml ]; then \
+	    echo "$(VENV) is ready (installed by another make)"; exit 0; fi; \
+	  set -ex; python3 -m venv $(VENV); \
+	  $(PY) -m pip install -q --upgrade pip; \
+	  $(PY) -m pip install -q -e ./clients/python -e ".[dev]"; \
+	  touch $(STAMP)'
 
 install: $(STAMP)
 
@@ -35,4 +40,4 @@ audit: $(STAMP)
 	$(VENV)/bin/pip-audit --skip-editable --strict --progress-spinner off
 
 clean:
-	rm -rf $(VENV) reelgate-data
+	rm -rf $(VENV) $(VENV).lock reelgate-data
