@@ -425,3 +425,20 @@ async def test_a_reservation_beyond_the_balance_is_402_and_creates_nothing(video
     key = await make_key(video.rt, "poor", 20)
     response = await video.submit(key, {"model": "kling-o3-video-edit", **BASES["kling-o3-video-edit"]})
     assert response.status_code == 402, response.text
+
+
+async def test_a_large_body_takes_the_same_rules(video: Video) -> None:
+    """A body over 64 KiB is parsed in the media pool, then the same element rules and price apply."""
+    key = await video.key()
+    await video.element("701", channel="ch-b")
+    body = {**_o3("701", prompt="<<<element_1>>> runs"), "padding": "x" * 70_000, "quality": "1080p"}
+    response = await video.submit(key, body)
+    assert response.status_code == 200, response.text
+    assert response.json()["usage"]["credits_reserved"] == 7143 * 5 / 1000
+    stored = await video.params(response.json()["id"])
+    assert stored["upstream"] == {"channel": "ch-b"} and stored["billing"] == {"seconds": 5}
+    key = await video.key("beta")
+    assert (await _refused(video, key, {**_o3("702"), "padding": "x" * 70_000}))["param"] == (
+        "model_params.element_list[0].element_id"
+    )
+    assert (await _refused(video, key, {**body, "duration": 1}))["param"] == "duration"
