@@ -7,9 +7,16 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from client.live import LiveServer
+from client.live import REELGATE, LiveServer
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def _last_line(stderr: str) -> str:
+    """A refusal is one line, after the line naming the database."""
+    lines = stderr.splitlines()
+    assert lines[0].startswith("database: ") and len(lines) == 2, stderr
+    return lines[-1]
 
 
 def test_tasks_show_finds_any_accounts_task(reelgate: Run, server: LiveServer, pictures: tuple[Path, Path]) -> None:
@@ -40,14 +47,14 @@ def test_tasks_show_finds_any_accounts_task(reelgate: Run, server: LiveServer, p
 
     missing = server.cli("tasks", "show", "task-unified-0000000000-nothere")
     assert (missing.returncode, missing.stdout) == (1, "")
-    assert missing.stderr == "error: no task 'task-unified-0000000000-nothere' in any account\n"
+    assert _last_line(missing.stderr) == "error: no task 'task-unified-0000000000-nothere' in any account"
 
 
 def test_operator_refusals_keep_their_lines_and_exit_codes(server: LiveServer) -> None:
     no_account = server.cli("credits", "grant", "--account", "ghost", "5")
-    assert (no_account.returncode, no_account.stderr) == (1, "error: no account named 'ghost'\n")
+    assert (no_account.returncode, _last_line(no_account.stderr)) == (1, "error: no account named 'ghost'")
     no_key = server.cli("keys", "revoke", "rg_nothing")
-    assert (no_key.returncode, no_key.stderr) == (1, "error: no active key with prefix 'rg_nothing'\n")
+    assert (no_key.returncode, _last_line(no_key.stderr)) == (1, "error: no active key with prefix 'rg_nothing'")
     bad_amount = server.cli("credits", "grant", "--account", "cli", "lots")
     assert (bad_amount.returncode, bad_amount.stderr) == (2, "error: credits must be a positive number, got 'lots'\n")
 
@@ -71,3 +78,31 @@ def test_an_operators_round_trip(server: LiveServer) -> None:
 
     assert key[:10] in server.cli("keys", "list", "--account", "ops-round-trip").stdout
     assert server.cli("keys", "revoke", key).stdout == f"revoked {key[:10]}\n"
+
+
+def _run(server: LiveServer, *args: str, cwd: Path | None = None, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([REELGATE, *args], env={**server.env, "COLUMNS": "300", **env}, cwd=cwd,
+                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+
+
+def test_every_operator_command_says_which_database_it_used(server: LiveServer, tmp_path: Path) -> None:
+    """Run from another directory, the default database is another file: the command says so, on stderr, without
+    credentials, so a key printed for the wrong database is noticed at once."""
+    data_dir = Path(server.env["REELGATE_DATA_DIR"]).resolve()
+    created = _run(server, "keys", "create", "--account", "db-line")
+    assert created.returncode == 0 and created.stderr.splitlines()[0] == f"database: SQLite file {data_dir}/reelgate.db"
+    elsewhere = _run(server, "keys", "list", cwd=tmp_path, REELGATE_DATA_DIR="", REELGATE_DATABASE_URL="")
+    assert elsewhere.stderr.splitlines()[0] == f"database: SQLite file {tmp_path.resolve()}/reelgate-data/reelgate.db"
+    pg = _run(server, "keys", "list", REELGATE_DATABASE_URL="postgresql://user:hunter2@127.0.0.1:1/db?password=x")
+    assert pg.stderr.splitlines()[0] == "database: postgresql://127.0.0.1:1/db" and "hunter2" not in pg.stderr
+
+
+def test_migrate_says_what_it_applied(server: LiveServer, tmp_path: Path) -> None:
+    fresh = {"REELGATE_DATA_DIR": str(tmp_path / "data"), "REELGATE_DATABASE_URL": ""}
+    database = f"SQLite file {(tmp_path / 'data').resolve()}/reelgate.db"
+    first = _run(server, "migrate", **fresh)
+    assert (
+        first.returncode == 0 and first.stdout.startswith("applied ") and f"to {database}: 0001, 0002" in first.stdout
+    )
+    again = _run(server, "migrate", **fresh)
+    assert again.returncode == 0 and again.stdout.startswith(f"nothing to apply: {database} is at the latest schema")

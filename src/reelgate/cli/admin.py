@@ -22,11 +22,18 @@ from reelgate.domain import format_credits
 from reelgate.operators import TaskOverview
 
 Account = Annotated[str, typer.Option("--account", help="Account name.")]
+# Said on every operator group: run from another directory, the default database is another (new) file.
+DATABASE = (" Uses REELGATE_DATABASE_URL, else reelgate.db in REELGATE_DATA_DIR (default: ./reelgate-data, relative to"
+            " the current directory); each command prints the database it used on stderr.")  # fmt: skip
 AsJson = Annotated[bool, typer.Option("--json", help="Print the task as JSON on stdout (for scripts).")]
 
 
 def _keys() -> typer.Typer:
-    keys = typer.Typer(no_args_is_help=True, help="Create, list and revoke API keys.")
+    keys = typer.Typer(
+        no_args_is_help=True,
+        short_help="Create, list and revoke API keys.",
+        help="Create, list and revoke API keys." + DATABASE,
+    )
 
     @keys.command("create")
     def create(account: Account, credits: Annotated[str, typer.Option(help="Credits to grant.")] = "",
@@ -60,7 +67,11 @@ def _keys() -> typer.Typer:
 
 
 def _credits() -> typer.Typer:
-    credits = typer.Typer(no_args_is_help=True, help="Grant credits and show balances and the ledger.")
+    credits = typer.Typer(
+        no_args_is_help=True,
+        short_help="Grant credits and show balances and the ledger.",
+        help="Grant credits and show balances and the ledger." + DATABASE,
+    )
 
     @credits.command("grant")
     def grant(account: Account, amount: Annotated[str, typer.Argument(help="Credits to add.")]) -> None:
@@ -88,7 +99,11 @@ def _credits() -> typer.Typer:
 
 
 def _webhooks() -> typer.Typer:
-    hooks = typer.Typer(no_args_is_help=True, help="Show or rotate an account's webhook signing secret.")
+    hooks = typer.Typer(
+        no_args_is_help=True,
+        short_help="Show or rotate an account's webhook signing secret.",
+        help="Show or rotate an account's webhook signing secret." + DATABASE,
+    )
 
     @hooks.command("secret")
     def secret(account: Account) -> None:
@@ -104,7 +119,9 @@ def _webhooks() -> typer.Typer:
 
 
 def _accounts() -> typer.Typer:
-    accounts = typer.Typer(no_args_is_help=True, help="Per-account limits.")
+    accounts = typer.Typer(
+        no_args_is_help=True, short_help="Per-account limits.", help="Per-account limits." + DATABASE
+    )
 
     @accounts.command("limits")
     def limits(account: Account,
@@ -158,7 +175,11 @@ def task_panel(task: TaskOverview) -> Panel:
 
 def _tasks() -> typer.Typer:
     # 'tasks' (any account's, from the database) beside the user's 'task' (one's own, through the API)
-    tasks = typer.Typer(no_args_is_help=True, help="Look up any account's task by id (operators; reads the database).")
+    tasks = typer.Typer(
+        no_args_is_help=True,
+        short_help="Look up any account's task by id (operators; reads the database).",
+        help="Look up any account's task by id (operators; reads the database)." + DATABASE,
+    )
 
     @tasks.command("show")
     def show(task_id: Annotated[str, typer.Argument(help="The task id (task-unified-...).")],

@@ -33,16 +33,34 @@ def settings() -> Settings:
     return s
 
 
-def migrate_db(s: Settings) -> None:
+def migrate_db(s: Settings) -> list[str]:
+    """Apply the migrations this code carries; the revisions applied (none when the schema was current)."""
     from reelgate.store.migrate import upgrade  # Alembic and SQLAlchemy: only for commands that use the database
 
     s.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade(s.resolved_database_url)
+    return upgrade(s.resolved_database_url)
+
+
+def database_label(s: Settings) -> str:
+    """The database a command uses, as an operator can recognise it, without credentials: the SQLite file's
+    absolute path, or a server URL without user, password or query."""
+    url = s.resolved_database_url
+    scheme, _, rest = url.partition("://")
+    if scheme.startswith("sqlite"):
+        return f"SQLite file {rest.lstrip('/') and '/' + rest.lstrip('/')}"
+    return f"{scheme.split('+')[0]}://{rest.rsplit('@', 1)[-1].split('?')[0]}"
+
+
+def announce_database(s: Settings) -> None:
+    # On stderr, so `KEY=$(reelgate keys create ... | tail -1)` still captures the key alone; said every time because
+    # a command run from another directory otherwise silently opens a new ./reelgate-data database.
+    typer.echo(f"database: {database_label(s)}", err=True)
 
 
 def with_store(work: Callable[[Store], Awaitable[T]]) -> T:
     """Run one async piece of work against the configured database (migrated first)."""
     s = settings()
+    announce_database(s)
     migrate_db(s)
 
     from reelgate.store.sql import Store

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from reelgate.cli.common import migrate_db, settings
+from reelgate.cli.common import database_label, migrate_db, settings
 from reelgate.config import ConfigError, Settings
 
 log = logging.getLogger("reelgate")
@@ -27,9 +27,14 @@ def _warn_private(s: Settings) -> None:
 
 def migrate() -> None:
     """Apply database migrations (serve and worker apply them too)."""
+    from reelgate.store.migrate import head_revision
+
     s = settings()
-    migrate_db(s)
-    typer.echo(f"database is at the latest schema: {s.resolved_database_url.split('@')[-1]}")
+    applied = migrate_db(s)
+    if applied:
+        typer.echo(f"applied {len(applied)} migration(s) to {database_label(s)}: {', '.join(applied)}")
+    else:
+        typer.echo(f"nothing to apply: {database_label(s)} is at the latest schema ({head_revision()})")
 
 
 def serve(
@@ -91,12 +96,21 @@ def _run_background(s: Settings, *, tasks: bool, dispatch: bool) -> None:
 
 
 def worker(
-    concurrency: Annotated[int, typer.Option(help="Tasks run at once by this process.")] = 0,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            metavar="N",
+            show_default=False,
+            help="Tasks run at once by this process (default: REELGATE_WORKER_CONCURRENCY, else 4).",
+        ),
+    ] = None,
     dispatch: Annotated[bool, typer.Option(help="Also deliver callbacks from this process.")] = True,
 ) -> None:
     """Run task workers (and, by default, a callback dispatcher) without the API."""
     s = settings()
-    if concurrency:
+    if concurrency is not None:
+        if concurrency < 1:
+            raise typer.BadParameter("must be at least 1", param_hint="--concurrency")
         s = s.with_changes(worker_concurrency=concurrency)
     _prepared(s)
     _run_background(s, tasks=True, dispatch=dispatch)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 
 from reelgate.store.engines import sqlite_path
 
@@ -26,6 +27,16 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    """Bring the schema up to ``revision``; safe to call on every start (no-op when current)."""
-    command.upgrade(alembic_config(url), revision)
+def upgrade(url: str, revision: str = "head") -> list[str]:
+    """Bring the schema up to ``revision``; safe to call on every start (no-op when current). The revisions it
+    applied, oldest first (empty when the schema was current)."""
+    config = alembic_config(url)
+    applied: list[str] = []
+    config.attributes["applied"] = applied
+    command.upgrade(config, revision)
+    return applied
+
+
+def head_revision() -> str:
+    """The newest revision of the history this code carries."""
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head() or "base"

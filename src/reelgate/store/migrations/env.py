@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from alembic import context
 from sqlalchemy import Connection, create_engine, make_url, pool
@@ -10,7 +11,15 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 
 def _run(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=None, render_as_batch=True)
+    # The caller may pass a list in config.attributes["applied"]: each revision applied is appended to it, so
+    # `reelgate migrate` can say what it did.
+    applied = context.config.attributes.get("applied")
+
+    def record(ctx: object, step: Any, heads: object, run_args: object) -> None:
+        if applied is not None and step.is_upgrade:
+            applied.append(step.up_revision_id)
+
+    context.configure(connection=connection, target_metadata=None, render_as_batch=True, on_version_apply=record)
     with context.begin_transaction():
         context.run_migrations()
 
