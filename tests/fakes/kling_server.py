@@ -1,4 +1,5 @@
-"""A fake Kling advanced-custom-elements server on 127.0.0.1, written from the vendor contract, scriptable by tests."""
+"""A fake Kling server on 127.0.0.1 (advanced custom elements, and video tasks through kling_video.py), written from
+the vendor contract, scriptable by tests."""
 
 from __future__ import annotations
 
@@ -23,8 +24,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
-Route = Literal["create", "get", "list", "delete"]
-ROUTES: tuple[Route, ...] = ("create", "get", "list", "delete")
+from .kling_video import VideoEndpoints, video_route
+
+Route = Literal["create", "get", "list", "delete", "video_create", "video_get", "video_list", "video_download"]
+ROUTES: tuple[Route, ...] = (
+    *("create", "get", "list", "delete"),
+    *("video_create", "video_get", "video_list", "video_download"),
+)
 ELEMENTS_PATH = "/v1/general/advanced-custom-elements"
 DELETE_PATH = "/v1/general/delete-elements"
 CONTROL_PATH = "/_fake/control"
@@ -109,6 +115,7 @@ class FakeTask:
     fail_message: str = ""
     step: int = 0
     polls: int = 0
+    account: str | None = None  # the access key (or API key) that created it: its element lives in that account
 
     @property
     def status(self) -> str:
@@ -368,13 +375,19 @@ def _query_int(query: Mapping[str, list[str]], name: str, default: int, low: int
 _CONTROL_ACTIONS = frozenset(
     {"queue_error", "queue_raw", "stall", "drop_next_create", "lose_next_delete", "fail_next_task", "queue_element_ids"}
     | {"set_status", "set_schedule", "reset", "state"}
+    | {"set_concurrency", "set_result_ttl", "fail_next_video", "stall_next_video", "drop_next_video_create"}
+    | {"missing_next_result", "trickle_next_result", "huge_next_result", "set_video_status", "video_create_count"}
+    | {"max_in_flight", "in_flight"}
 )
 _STEPS = {"submitted": 0, "processing": 1, "succeed": 2, "failed": 2}
 _Note = tuple[str, dict[str, Any]]
 
 
-class FakeKling:
-    """The fake server. Every public method is thread-safe; ``start()`` returns the base URL."""
+class FakeKling(VideoEndpoints):
+    """The fake server. Every public method is thread-safe; ``start()`` returns the base URL. The video endpoints'
+    options and methods come from VideoEndpoints (kling_video.py): ``concurrency`` is each account's cap on tasks
+    submitted/processing (None: unlimited), ``result_ttl`` the life of result URLs, ``video_models`` the model_name
+    values accepted per video endpoint (defaults: every documented name)."""
 
     def __init__(
         self,
@@ -386,6 +399,9 @@ class FakeKling:
         leeway: float = 5.0,
         callbacks: bool = False,
         port: int = 0,
+        concurrency: int | None = None,
+        result_ttl: float = 3600.0,
+        video_models: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
         self._keys = dict(access_keys or {})
         self._api_keys = frozenset(api_keys)
@@ -402,6 +418,7 @@ class FakeKling:
         self._outbox_ready = threading.Condition(self._lock)
         self._server: _Server | None = None
         self._threads: list[threading.Thread] = []
+        self._init_videos(concurrency=concurrency, result_ttl=result_ttl, video_models=video_models)
         self.reset()
 
     # -- lifecycle -------------------------------------------------------------------------------------
@@ -455,6 +472,7 @@ class FakeKling:
             self._callbacks_sent: list[CallbackRecord] = []
             self._deleted: set[int] = set()
             self._next_element_id = FIRST_ELEMENT_ID
+            self._reset_videos()
 
     def queue_error(
         self, route: Route, code: int, *, message: str | None = None, http_status: int | None = None, times: int = 1
@@ -547,6 +565,7 @@ class FakeKling:
                 "callbacks": [
                     {"url": c.url, "status": c.task_status, "http": c.http_status} for c in self._callbacks_sent
                 ],
+                "videos": self.video_state(),
             }
 
     # -- request handling ------------------------------------------------------------------------------
@@ -559,10 +578,18 @@ class FakeKling:
             handler.answer(self._control(body))
             return
         route, known_path, arg = _route(handler.command, url.path)
+        if not known_path:
+            route, known_path, arg = cast(tuple[Route | None, bool, str], video_route(handler.command, url.path))
         query = parse_qs(url.query)
         headers = {k.lower(): v for k, v in handler.headers.items()}
         with self._lock:
             self._requests.append(RecordedRequest(handler.command, url.path, query, headers, body, time.time(), route))
+        if route == "video_download":  # result URLs are signed, not authenticated
+            if self._wait_stall(route):
+                self._serve_download(handler, arg, query)
+            else:
+                handler.drop()
+            return
         answer = self._answer(route, known_path, arg, body, query, headers) if self._wait_stall(route) else None
         if answer is None:
             handler.drop()
@@ -586,20 +613,28 @@ class FakeKling:
         if route is None:
             return error_answer(1202)
         parsed = _json_or_none(body)
+        account = self._account(headers["authorization"])
         with self._lock:
-            if route == "create":
-                external = parsed.get("external_task_id") if isinstance(parsed, dict) else None
-                self._creates[external if isinstance(external, str) else None] += 1
+            self._count_create(route, parsed)
             queued = self._script.answers[route].popleft() if self._script.answers[route] else None
         if queued is not None:
             return queued
-        if route in ("create", "delete") and not isinstance(parsed, dict):
+        if route in ("create", "delete", "video_create") and not isinstance(parsed, dict):
             return error_answer(1200, "the body must be a JSON object")
+        if route.startswith("video_"):
+            return cast(_Answer | None, self._video_answer(route, arg, parsed, query, account))
         if route == "create":
-            return self._create(parsed)
+            return self._create(parsed, account)
         if route == "delete":
             return self._delete(parsed)
         return self._get(arg) if route == "get" else self._list(query)
+
+    def _count_create(self, route: Route, body: Any) -> None:
+        if route == "create":
+            external = body.get("external_task_id") if isinstance(body, dict) else None
+            self._creates[external if isinstance(external, str) else None] += 1
+        elif route == "video_create":
+            self._count_video_create(body)
 
     def _auth_problem(self, header: str | None) -> int | None:
         if not header or not header.strip():
@@ -612,7 +647,20 @@ class FakeKling:
             return None
         return jwt_problem(token, self._keys, time.time(), self.leeway)
 
-    def _create(self, body: dict[str, Any]) -> _Answer | None:
+    def _account(self, header: str) -> str:
+        """Whose request this is (its auth already checked): the JWT's issuer (the access key) or the API key."""
+        token = header.strip().partition(" ")[2].strip()
+        if token in self._api_keys:
+            return token
+        return str(json.loads(_b64decode(token.split(".")[1]))["iss"])
+
+    def _ok_answer(self, data: Any) -> _Answer:
+        return _Answer(200, envelope(0, "SUCCEED", data))
+
+    def _error_answer(self, code: int, message: str | None = None) -> _Answer:
+        return error_answer(code, message)
+
+    def _create(self, body: dict[str, Any], account: str) -> _Answer | None:
         problem = create_problem(body)
         if problem:
             return error_answer(1201, problem)
@@ -620,7 +668,11 @@ class FakeKling:
             external = body.get("external_task_id")
             if external and self._find_external(external) is not None:
                 return error_answer(1201, "external_task_id already exists")
+            if not self._has_room(account):  # Kling's concurrency cap counts element and video tasks alike
+                return error_answer(1303)
             task = self._new_task(body)
+            task.account = account
+            self._observe_in_flight(account)
             drop = self._script.drops > 0
             self._script.drops -= int(drop)
             data = task.data()
@@ -712,15 +764,20 @@ class FakeKling:
         return next((t for t in self._tasks if t.external_task_id == external_task_id), None)
 
     def _advance(self, task: FakeTask) -> list[_Note]:
-        step = task.step
+        step = self._scheduled_step(task)
+        return self._set_step(task, min(step, 2)) if step > task.step else []
+
+    def _scheduled_step(self, task: Any) -> int:
+        """The step the schedule has reached for a task (element or video), never below its current one."""
+        step = int(task.step)
         if self._polls_per_step:
             step = max(step, task.polls // self._polls_per_step)
         if self._seconds_per_step is not None:
             elapsed = time.monotonic() - task.created_mono
             step = max(step, 2 if self._seconds_per_step <= 0 else int(elapsed / self._seconds_per_step))
-        return self._set_step(task, min(step, 2)) if step > task.step else []
+        return step
 
-    def _set_step(self, task: FakeTask, step: int) -> list[_Note]:
+    def _set_step(self, task: Any, step: int) -> list[_Note]:
         task.step, task.updated_ms = step, max(task.updated_ms, int(time.time() * 1000))
         url = task.body.get("callback_url")
         return [(url, task.data())] if self._callbacks and url else []
@@ -734,7 +791,8 @@ class FakeKling:
     def _tick(self) -> None:
         while not self._stopping.wait(0.05):
             with self._lock:
-                notes = [n for t in self._tasks for n in self._advance(t)] if self._seconds_per_step is not None else []
+                timed = self._seconds_per_step is not None
+                notes = [n for t in self._tasks for n in self._advance(t)] + self._advance_videos() if timed else []
             self._enqueue(notes)
 
     def _deliver(self) -> None:
@@ -794,6 +852,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds-per-step", type=float, default=None)
     parser.add_argument("--leeway", type=float, default=5.0)
     parser.add_argument("--callbacks", action="store_true", help="POST status changes to loopback callback_urls")
+    parser.add_argument("--concurrency", type=int, default=None, help="each account's cap on tasks in flight")
     args = parser.parse_args(argv)
     if bool(args.access_key) != bool(args.secret_key):
         parser.error("--access-key and --secret-key go together")
@@ -805,6 +864,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         leeway=args.leeway,
         callbacks=args.callbacks,
         port=args.port,
+        concurrency=args.concurrency,
     )
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
