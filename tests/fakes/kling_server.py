@@ -376,8 +376,8 @@ _CONTROL_ACTIONS = frozenset(
     {"queue_error", "queue_raw", "stall", "drop_next_create", "lose_next_delete", "fail_next_task", "queue_element_ids"}
     | {"set_status", "set_schedule", "reset", "state"}
     | {"set_concurrency", "set_result_ttl", "fail_next_video", "stall_next_video", "drop_next_video_create"}
-    | {"missing_next_result", "trickle_next_result", "huge_next_result", "set_video_status", "video_create_count"}
-    | {"max_in_flight", "in_flight"}
+    | {"missing_next_result", "cut_next_result", "trickle_next_result", "huge_next_result", "set_video_status"}
+    | {"video_create_count", "max_in_flight", "in_flight"}
 )
 _STEPS = {"submitted": 0, "processing": 1, "succeed": 2, "failed": 2}
 _Note = tuple[str, dict[str, Any]]

@@ -365,10 +365,11 @@ def result_seconds(kind: str, body: Mapping[str, Any], default: int = 5) -> int:
 
 @dataclass(frozen=True)
 class ResultPlan:
-    """How a task's result URLs behave: ``missing`` answers 404 (for the first ``fetches`` downloads, None: always),
-    ``trickle`` sends ``bytes_per_second``, ``huge`` pads the MP4 to ``megabytes`` generated on the fly."""
+    """How a task's result URLs behave: ``missing`` answers 404 and ``cut`` hangs up halfway through the body (both
+    for the first ``fetches`` downloads, None: always), ``trickle`` sends ``bytes_per_second``, ``huge`` pads the MP4
+    to ``megabytes`` generated on the fly."""
 
-    mode: Literal["ok", "missing", "trickle", "huge"] = "ok"
+    mode: Literal["ok", "missing", "cut", "trickle", "huge"] = "ok"
     fetches: int | None = None
     bytes_per_second: int = 4096
     megabytes: float = 0.0
@@ -526,6 +527,11 @@ class VideoEndpoints:
     def missing_next_result(self, fetches: int | None = None, times: int = 1) -> None:
         """The next created video tasks' result URLs answer 404 (the first ``fetches`` downloads; None: always)."""
         self._plan(ResultPlan("missing", fetches=fetches), times)
+
+    def cut_next_result(self, fetches: int | None = 1, times: int = 1) -> None:
+        """The next created video tasks' result downloads (the first ``fetches``; None: all) announce the whole
+        length, send half of it, then close the connection."""
+        self._plan(ResultPlan("cut", fetches=fetches), times)
 
     def trickle_next_result(self, bytes_per_second: int = 4096, times: int = 1) -> None:
         """The next created video tasks' results are sent at ``bytes_per_second``."""
@@ -752,9 +758,11 @@ class VideoEndpoints:
                 return 403, "Request has expired"
             published.fetches += 1
             plan, fetch = published.plan, published.fetches
-        if plan.mode == "missing" and (plan.fetches is None or fetch <= plan.fetches):
+        failing = plan.fetches is None or fetch <= plan.fetches
+        if plan.mode == "missing" and failing:
             return 404, "NoSuchKey"
-        return _Download(clip(published.seconds, published.aspect_ratio, variant == "watermark.mp4"), plan)
+        payload = clip(published.seconds, published.aspect_ratio, variant == "watermark.mp4")
+        return _Download(payload, plan if failing or plan.mode != "cut" else ResultPlan())
 
     def _serve_download(self, handler: Any, path: str, query: Mapping[str, list[str]]) -> None:
         plan = self._download_plan(path, query)
@@ -793,6 +801,9 @@ class _Download:
     def chunks(self, stopping: threading.Event) -> Iterator[bytes]:
         if self.plan.mode == "trickle":
             yield from self._trickle(stopping)
+        elif self.plan.mode == "cut":
+            self.cut = True
+            yield self.payload[: len(self.payload) // 2]
         elif self.plan.mode == "huge":
             yield self.payload
             padding = self.length - len(self.payload) - 8

@@ -294,6 +294,15 @@ def test_a_missing_result_answers_404_for_the_scripted_fetches(fake: FakeKling, 
     assert [httpx.get(url).status_code for _ in range(3)] == [404, 404, 404]
 
 
+def test_a_cut_result_hangs_up_halfway_then_serves_whole(fake: FakeKling, http: httpx.Client) -> None:
+    fake.cut_next_result(fetches=1)
+    task_id = create(http, "text2video", BODIES["text2video"]).json()["data"]["task_id"]
+    url = walk(http, "text2video", task_id)["task_result"]["videos"][0]["url"]
+    with pytest.raises(httpx.RemoteProtocolError):
+        httpx.get(url)
+    assert httpx.get(url).content == clip(5)
+
+
 def test_a_trickled_result_arrives_slowly_and_whole(fake: FakeKling, http: httpx.Client) -> None:
     size = len(clip(5))
     fake.trickle_next_result(bytes_per_second=size * 2)  # about half a second for the whole file
