@@ -3,20 +3,23 @@ from /assets, one upstream create per task, media inputs checked first, result d
 
 from __future__ import annotations
 
+import asyncio
 import io
 from pathlib import Path
 from typing import Any
 
 import av
 import httpx
+import pytest
 
 from fakes.kling_server import FakeKling
 from fakes.media_server import MediaServer
 from fakes.mediagen import jpeg
-from kling.harness import Gate, _owner, channel, gateway, params, serve_app, settings_for, write_config
+from kling.harness import Gate, _owner, channel, gateway, params, serve_app, settings_for, until, write_config
 from procs import free_port
 from reelgate.auth import hash_key, key_prefix, new_api_key
 from reelgate.domain import TaskRecord
+from reelgate.errors import Conflict
 from reelgate.runtime import Runtime
 from reelgate.service import Submission
 
@@ -139,3 +142,29 @@ async def _key(rt: Runtime, gate: Gate) -> dict[str, str]:
     key = new_api_key()
     await rt.store.accounts.add_key(gate.owner.account_id, hash_key(key), key_prefix(key), "test")
     return {"Authorization": f"Bearer {key}"}
+
+
+async def test_cancel_while_waiting_for_a_slot_refunds_and_sends_nothing(
+    tmp_path: Path, db_url: str, fake: FakeKling
+) -> None:
+    """Cap 1, held by a task Kling keeps processing: the next task waits before its create, still cancellable."""
+    fake.stall_next_video()
+    config = write_config(tmp_path / "kling.json", [channel("main", fake, concurrency=1)])
+    async with gateway(settings_for(tmp_path, db_url, config)) as gate:
+        await _fund(gate)
+        body = {"model": "kling-v3-text-to-video", "prompt": "rain", "duration": 3}
+        held = await gate.rt.service.submit(Submission(body, gate.owner))
+        await until(lambda: fake.video_task(held.id) is not None)
+        waiting = await gate.rt.service.submit(Submission(body, gate.owner))
+        await asyncio.sleep(0.5)  # several runs find the channel full
+        running = await gate.rt.store.tasks.get(held.id)
+        assert running is not None and not running.can_cancel  # created upstream: no way back
+        with pytest.raises(Conflict):
+            await gate.rt.service.cancel(held.id, gate.owner)
+        cancelled = await gate.rt.service.cancel(waiting.id, gate.owner)
+        assert cancelled.error_code == "request_cancelled" and cancelled.charged == 0
+        fake.set_video_status(held.id, "succeed")
+        finished = await gate.wait(held.id, timeout=10)
+        left = await gate.rt.store.upstream_slots.in_flight("kling:main")
+    assert finished.status == "completed" and left == 0
+    assert fake.video_create_count(waiting.id) == 0 and len(fake.video_tasks()) == 1
