@@ -377,7 +377,7 @@ _CONTROL_ACTIONS = frozenset(
     | {"set_status", "set_schedule", "reset", "state"}
     | {"set_concurrency", "set_result_ttl", "fail_next_video", "stall_next_video", "drop_next_video_create"}
     | {"missing_next_result", "cut_next_result", "trickle_next_result", "huge_next_result", "set_video_status"}
-    | {"video_create_count", "max_in_flight", "in_flight"}
+    | {"video_create_count", "max_in_flight", "in_flight", "cap_refusals"}
 )
 _STEPS = {"submitted": 0, "processing": 1, "succeed": 2, "failed": 2}
 _Note = tuple[str, dict[str, Any]]

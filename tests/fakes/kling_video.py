@@ -475,6 +475,7 @@ class VideoEndpoints:
         self._video_creates: dict[str | None, int] = defaultdict(int)
         self._published: dict[str, _Published] = {}
         self._max_in_flight: dict[str, int] = defaultdict(int)
+        self._cap_refusals: dict[str, int] = defaultdict(int)
 
     # -- host hooks (FakeKling) ------------------------------------------------------------------------
 
@@ -592,19 +593,30 @@ class VideoEndpoints:
                 return self._max_in_flight.get(access_key, 0)
             return max(self._max_in_flight.values(), default=0)
 
+    def cap_refusals(self, access_key: str | None = None) -> int:
+        """Creates (element or video) the concurrency cap refused with 1303, for one account or all of them. With
+        the fake capped at the channel's cap, zero proves the gateway itself never went over it."""
+        with self._lock:
+            if access_key is not None:
+                return self._cap_refusals.get(access_key, 0)
+            return sum(self._cap_refusals.values())
+
     def video_state(self) -> dict[str, Any]:
         with self._lock:
             return {
                 "creates": {k or "": v for k, v in self._video_creates.items()},
                 "tasks": [{"kind": t.kind, "account": t.account, **t.data()} for t in self._video_tasks],
                 "max_in_flight": dict(self._max_in_flight),
+                "cap_refusals": dict(self._cap_refusals),
             }
 
     # -- concurrency (shared with element creates) ---------------------------------------------------
 
     def _has_room(self, account: str) -> bool:
         cap = self._caps.get(account, self._caps[None])
-        return cap is None or self.in_flight(account) < cap
+        room = cap is None or self.in_flight(account) < cap
+        self._cap_refusals[account] += int(not room)
+        return room
 
     def _observe_in_flight(self, account: str) -> None:
         self._max_in_flight[account] = max(self._max_in_flight[account], self.in_flight(account))

@@ -380,9 +380,10 @@ def test_the_concurrency_cap_counts_element_and_video_tasks_per_account(fake: Fa
     for _ in range(2):
         http.get(f"{ELEMENTS}/{element_task}")
     assert fake.in_flight(AK) == 1 and fake.max_in_flight(AK) == 2 and fake.max_in_flight(AK_B) == 1
+    assert fake.cap_refusals(AK) == 2 and fake.cap_refusals(AK_B) == 0
     fake.set_concurrency(1, access_key=AK_B)
     assert create(http, "text2video", BODIES["text2video"], headers=bearer(AK_B, SK_B)).json()["code"] == 1303
-    assert fake.max_in_flight() == 2
+    assert fake.max_in_flight() == 2 and fake.cap_refusals() == 3
 
 
 def test_the_cap_follows_a_time_based_schedule(fake: FakeKling, http: httpx.Client) -> None:
