@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from client.live import REELGATE, LiveServer, jpeg, session_server
+from client.live import REELGATE, LiveServer, jpeg, kling_session_server, session_server
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -23,19 +23,34 @@ def keys(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     return session_server(request.config, tmp_path_factory).keys
 
 
-@pytest.fixture
-def reelgate(server: LiveServer, keys: dict[str, str]) -> Run:
+def user_runner(server: LiveServer, api_key: str) -> Run:
     """Run the real ``reelgate`` entry point as a user would, with REELGATE_API_KEY and REELGATE_BASE_URL set."""
 
     def run(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         user_env = {k: v for k, v in server.env.items() if not k.startswith("REELGATE_")}
-        user_env.update({"REELGATE_API_KEY": keys["cli"], "REELGATE_BASE_URL": server.base_url, "COLUMNS": "200"})
+        user_env.update({"REELGATE_API_KEY": api_key, "REELGATE_BASE_URL": server.base_url, "COLUMNS": "200"})
         user_env.update(env or {})
         return subprocess.run(
             [REELGATE, *args], env=user_env, capture_output=True, text=True, timeout=timeout, check=False
         )
 
     return run
+
+
+@pytest.fixture
+def reelgate(server: LiveServer, keys: dict[str, str]) -> Run:
+    return user_runner(server, keys["cli"])
+
+
+@pytest.fixture(scope="session")
+def kling_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> LiveServer:
+    return kling_session_server(request.config, tmp_path_factory)
+
+
+@pytest.fixture
+def kling_reelgate(kling_server: LiveServer) -> Run:
+    """``reelgate`` as a user of the server whose Kling channel is the fake Kling server."""
+    return user_runner(kling_server, kling_server.keys["video-cli"])
 
 
 @pytest.fixture

@@ -125,3 +125,4 @@ def test_demo_runs_end_to_end_offline() -> None:
     found = re.search(r"element_id (\d+)", done.stdout)
     assert found and done.stdout.count(found.group(1)) >= 2  # the panel and the summary line
     assert "100%" in done.stderr and "server stopped" in done.stdout
+    assert "needs an upstream Kling channel" in done.stdout and "video generated" not in done.stdout

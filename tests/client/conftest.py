@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from client.live import LiveServer, jpeg, png, session_server
+from client.live import LiveServer, jpeg, kling_session_server, png, session_server
+from fakes.mediagen import mp4
 
 
 @pytest.fixture(scope="session")
@@ -24,6 +25,18 @@ def keys(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
 def api_key(keys: dict[str, str]) -> str:
     """The key of an account with plenty of credits, for tests that neither count credits nor list."""
     return keys["shared"]
+
+
+@pytest.fixture(scope="session")
+def kling_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> LiveServer:
+    """The server whose Kling channel is the fake Kling server; its keys are by KLING_ACCOUNTS name."""
+    return kling_session_server(request.config, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def small_mp4() -> bytes:
+    """A real two-second 320x240 H.264 MP4 (PyAV), as a result video."""
+    return mp4(320, 240, seconds=2.0, fps=10)
 
 
 @pytest.fixture

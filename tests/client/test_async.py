@@ -66,7 +66,7 @@ async def test_pagination_and_elements(server: LiveServer, keys: dict[str, str])
         assert (await client.elements.delete(one)).deleted
         with pytest.raises(NotFoundError):
             await client.elements.retrieve(one)
-        assert [m.id for m in await client.models.list()] == ["kling-custom-element"]
+        assert [m.id for m in await client.models.list()][0] == "kling-custom-element"
 
 
 async def test_errors_map_to_their_classes(server: LiveServer, api_key: str, keys: dict[str, str]) -> None:
