@@ -3,6 +3,7 @@
 Each attempt writes to a fresh temporary file beside the destination and renames it into place only once the body
 is complete, so the destination never holds half a video and a failed download leaves nothing behind. A dropped
 connection or a retryable status restarts the download with the client's back-off, up to its ``max_retries``.
+Redirects are followed: a result may be served from a storage bucket or CDN behind one.
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ class Downloader:
         attempt = 0
         while True:
             try:
-                response = http.send(request, stream=True)
+                response = http.send(request, stream=True, follow_redirects=True)
                 try:
                     if response.is_success:
                         return self._save(response, path)
@@ -145,7 +146,7 @@ class AsyncDownloader:
         attempt = 0
         while True:
             try:
-                response = await http.send(request, stream=True)
+                response = await http.send(request, stream=True, follow_redirects=True)
                 try:
                     if response.is_success:
                         return await self._save(response, path)
