@@ -271,13 +271,14 @@ def test_external_task_id_is_unique_per_account(fake: FakeKling, http: httpx.Cli
 
 
 def test_result_urls_are_signed_and_expire(fake: FakeKling, http: httpx.Client) -> None:
-    fake.set_result_ttl(0.5)
+    fake.set_result_ttl(2.0)
     task_id = create(http, "text2video", BODIES["text2video"]).json()["data"]["task_id"]
     url = walk(http, "text2video", task_id)["task_result"]["videos"][0]["url"]
     assert httpx.get(url).status_code == 200
     assert httpx.get(url.replace("signature=", "signature=0")).status_code == 403
     assert httpx.get(url.replace("/video.mp4", "/other.mp4")).status_code == 404
-    time.sleep(0.6)
+    expires_ms = int(httpx.URL(url).params["expires"])
+    time.sleep(max(0.0, expires_ms / 1000 - time.time()) + 0.05)
     expired = httpx.get(url)
     assert (expired.status_code, expired.text) == (403, "Request has expired")
     assert len(fake.requests("video_download")) == 4
