@@ -206,8 +206,10 @@ def model_params(fake_url: str) -> dict[str, Any]:
 
 
 def write_kling_config(path: Path, fake_url: str, backoff: Backoff, concurrency: int, rate: float) -> None:
+    # ``concurrency`` is the account's cap on tasks in flight (shared by every process), not what this measures;
+    # ``request_concurrency`` is the per-process request limit this benchmark varies.
     channel = {"name": CHANNEL, "base_url": fake_url, "access_key": AK, "secret_key": SK,
-               "concurrency": concurrency, "rate_limit": rate}  # fmt: skip
+               "request_concurrency": concurrency, "rate_limit": rate, "concurrency": 100_000}  # fmt: skip
     config = {"channels": [channel], "poll_initial": backoff.initial, "poll_factor": backoff.factor,
               "poll_max": backoff.cap}  # fmt: skip
     path.write_text(json.dumps(config))

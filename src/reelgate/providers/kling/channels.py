@@ -38,7 +38,7 @@ class ChannelConfig(BaseModel):
     api_key: SecretStr | None = None
     weight: int = Field(default=1, ge=0, le=1000)
     # Upstream tasks in flight on this account (submitted or processing at Kling), across every worker process.
-    concurrency: int = Field(default=8, ge=1, le=10_000)
+    concurrency: int = Field(default=8, ge=1, le=100_000)
     # Requests in flight to this account from one process (creates, lookups, polls, deletes).
     request_concurrency: int = Field(default=8, ge=1, le=10_000)
     rate_limit: float | None = Field(default=None, gt=0, le=10_000)
