@@ -5,6 +5,12 @@ element registry and the status schedule. This module knows what is particular t
 documented video APIs accept (refused with 1201 and a message otherwise), elements checked against the caller's own
 account and the endpoint's allowed types, the per-account concurrency cap Kling enforces with 1303 (element and video
 tasks alike), and real H.264 results made with PyAV, served by the fake itself at signed URLs that expire.
+
+Not modelled: generation itself (results are synthetic clips at 4 fps, no sound track, the watermark variant is just
+another encoding), Kling's media checks on image/video inputs (only loopback input videos are fetched, to take the
+length of an edit or motion transfer), per-model feature matrices beyond durations (camera_control, masks, voice_list
+and cfg_scale are accepted by name, not checked), billing (no final_unit_deduction), Range/HEAD on result URLs, and
+the exact wording of Kling's 1201 messages.
 """
 
 from __future__ import annotations
