@@ -168,3 +168,26 @@ async def test_cancel_while_waiting_for_a_slot_refunds_and_sends_nothing(
         left = await gate.rt.store.upstream_slots.in_flight("kling:main")
     assert finished.status == "completed" and left == 0
     assert fake.video_create_count(waiting.id) == 0 and len(fake.video_tasks()) == 1
+
+
+async def test_a_result_above_the_cap_fails_at_once_and_refunds(tmp_path: Path, db_url: str, fake: FakeKling) -> None:
+    fake.huge_next_result(megabytes=3)
+    config = _config(tmp_path, fake, result_max_bytes=1024 * 1024)
+    async with gateway(settings_for(tmp_path, db_url, config)) as gate:
+        await _fund(gate)
+        task = await _video(gate, {"model": "kling-v3-text-to-video", "prompt": "rain", "duration": 3})
+        stored = await gate.rt.store.uploads.of_task(task.id)
+    assert task.status == "failed" and task.error_code == "service_error" and task.charged == 0
+    assert len(fake.requests("video_download")) == 1 and stored == []  # no retry, nothing left behind
+
+
+async def test_a_trickling_result_is_cut_at_its_time_limit_and_fetched_again(
+    tmp_path: Path, db_url: str, fake: FakeKling
+) -> None:
+    fake.trickle_next_result(bytes_per_second=2048)
+    config = _config(tmp_path, fake, download_total=0.5, download_retries=2)
+    async with gateway(settings_for(tmp_path, db_url, config)) as gate:
+        await _fund(gate)
+        task = await _video(gate, {"model": "kling-v3-text-to-video", "prompt": "rain", "duration": 3})
+    assert task.status == "failed" and task.error_code == "service_error" and task.charged == 0
+    assert len(fake.requests("video_download")) == 3  # the first try and two more, each cut after 0.5 s

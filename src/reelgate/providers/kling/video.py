@@ -77,7 +77,7 @@ def _yes_no(value: Any, default: bool) -> str:
 class VideoKind:
     """The seven video models: media pre-flight, Kling's body per endpoint, and the results brought home."""
 
-    carry: tuple[str, ...] = ("media", "pinned", "input_seconds")
+    carry: tuple[str, ...] = ("media", "pinned", "input_seconds", "endpoint")
 
     def __init__(self, config: KlingConfig, pipeline: MediaPipeline, hooks: Hooks) -> None:
         self.config = config
@@ -106,7 +106,10 @@ class VideoKind:
         return job.params  # validated at submit by the model's catalog folder
 
     def path(self, run: Run) -> str:
-        return PATHS[self.routes[run.job.model].endpoint]
+        # The endpoint the task was sent to, saved at its pre-flight: a route changed meanwhile must not make its
+        # open tasks look missing.
+        endpoint = run.job.state.get("endpoint") or self.routes[run.job.model].endpoint
+        return PATHS[str(endpoint)]
 
     def pinned(self, run: Run) -> str | None:
         upstream = run.params.get("upstream") or {}
@@ -136,7 +139,7 @@ class VideoKind:
         names = iter(await self.pipeline.assets.save(fresh, account_id=run.job.account_id, task_id=run.job.task_id))
         media = [{"field": item.field, "kind": item.kind, "name": name or next(names)}
                  for item, _, name, _ in checked]  # fmt: skip
-        return {"media": media, "input_seconds": seconds}
+        return {"media": media, "input_seconds": seconds, "endpoint": self.routes[run.job.model].endpoint}
 
     async def _load(self, item: Input) -> tuple[bytes, str | None]:
         if item.source.startswith(ASSET_REF):
@@ -163,16 +166,17 @@ class VideoKind:
         """Kling's create body for the model's endpoint, media handed over as the element's are."""
         p, model = run.params, run.job.model
         route = self.routes[model]
+        endpoint = str(state.get("endpoint") or route.endpoint)  # as saved at the pre-flight, like path()
         sources = {item.field: item.source for item in input_items(p)}
         handed = {m["field"]: await self._handoff(sources[m["field"]], m["kind"], m["name"]) for m in state["media"]}
         body: dict[str, Any] = {"model_name": route.model_name, "external_task_id": run.job.task_id}
-        body.update({key: p[key] for key in PLAIN_FIELDS[route.endpoint] if p.get(key) is not None})
+        body.update({key: p[key] for key in PLAIN_FIELDS[endpoint] if p.get(key) is not None})
         body["mode"] = MODES.get(str(p.get("quality") or "720p"), "std")
-        if p.get("duration") is not None and model != EDIT_MODEL and route.endpoint != "motion-control":
+        if p.get("duration") is not None and model != EDIT_MODEL and endpoint != "motion-control":
             body["duration"] = str(p["duration"])
-        body.update(_model_params(p.get("model_params") or {}, shots=route.endpoint != "motion-control"))
-        body.update(_media(route.endpoint, model, p, handed))
-        if route.endpoint == "omni-video" and "aspect_ratio" not in body and _needs_aspect(body):
+        body.update(_model_params(p.get("model_params") or {}, shots=endpoint != "motion-control"))
+        body.update(_media(endpoint, model, p, handed))
+        if endpoint == "omni-video" and "aspect_ratio" not in body and _needs_aspect(body):
             body["aspect_ratio"] = OMNI_ASPECT
         callback = self.hooks.callback_url(run.job.task_id)
         if callback:
