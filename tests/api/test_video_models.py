@@ -160,6 +160,7 @@ CASES: dict[str, list[tuple[str, Any, str]]] = {
     "kling-v3-text-to-video": COMMON + SHOTS + [
         ("negative_prompt", "n" * 2501, "negative_prompt"),
         ("aspect_ratio", "4:3", "aspect_ratio"),
+        ("model_params.element_list", refs(1), "model_params.element_list"),
     ],
     "kling-v3-image-to-video": COMMON + SHOTS + [
         ("image_start", DELETE, "image_start"),

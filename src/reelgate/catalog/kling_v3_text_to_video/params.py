@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import Field, JsonValue
+from pydantic.json_schema import SkipJsonSchema
 
 from reelgate.catalog.video import rules
 from reelgate.catalog.video.fields import AspectRatio, Prompt, Quality, Sound, Strict, V3Shots
 from reelgate.catalog.video.parse import Problems, parse_video
+
+
+class V3TextParams(V3Shots):
+    # Not in the document: the model takes no elements. Read only to refuse it, rather than ignore it as an unknown
+    # field and bill a video made without the character the caller asked for.
+    element_list: SkipJsonSchema[JsonValue] = Field(default=None, exclude=True)
 
 
 class KlingV3TextToVideo(Strict):
@@ -18,12 +25,16 @@ class KlingV3TextToVideo(Strict):
     aspect_ratio: AspectRatio | None = None
     quality: Quality = "720p"
     sound: Sound = "off"
-    model_params: V3Shots = Field(default_factory=V3Shots)
+    model_params: V3TextParams = Field(default_factory=V3TextParams)
 
 
 def _rules(p: KlingV3TextToVideo) -> Problems:
     shots = [s.prompt for s in p.model_params.multi_prompt or []]
-    return rules.shots(p.prompt, p.duration, p.model_params) + rules.element_refs(p.prompt, shots, 0)
+    problems = rules.shots(p.prompt, p.duration, p.model_params) + rules.element_refs(p.prompt, shots, 0)
+    if p.model_params.element_list:
+        problems.append(("model_params.element_list", "model_params.element_list is not taken by this model (it "
+                         "uses no elements); use kling-v3-image-to-video or kling-o3-text-to-video"))  # fmt: skip
+    return problems
 
 
 def parse(raw: Any) -> KlingV3TextToVideo:
