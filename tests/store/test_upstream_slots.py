@@ -127,3 +127,33 @@ async def test_processes_racing_never_exceed_the_cap(db_url: str) -> None:
     for start, _ in spans:
         overlapping = sum(1 for s, e in spans if s <= start < e)
         assert overlapping <= cap
+
+
+async def test_a_freed_place_goes_to_the_task_that_waited_longest(store: Store) -> None:
+    ch = _channel()
+    a, b, c = await _tasks(store, 3)
+    slots = store.upstream_slots
+    assert await slots.acquire(ch, a, 1, now=1.0)
+    assert not await slots.acquire(ch, b, 1, now=2.0)  # in line first
+    assert not await slots.acquire(ch, c, 1, now=3.0)
+    assert await slots.waiting(ch) == 2 and await slots.in_flight(ch) == 1
+    await slots.release(a)
+    assert not await slots.acquire(ch, c, 1, now=4.0)  # asks first, but b waited longer
+    assert await slots.acquire(ch, b, 1, now=5.0)
+    await slots.release(b)
+    assert await slots.acquire(ch, c, 1, now=6.0)
+    assert await slots.waiting(ch) == 0
+
+
+async def test_a_waiting_task_that_ended_does_not_hold_up_the_line(store: Store) -> None:
+    ch = _channel()
+    a, b, c = await _tasks(store, 3)
+    slots = store.upstream_slots
+    assert await slots.acquire(ch, a, 1, now=1.0)
+    assert not await slots.acquire(ch, b, 1, now=2.0)
+    assert not await slots.acquire(ch, c, 1, now=3.0)
+    await slots.release(a)
+    claims = await store.tasks.claim("w", time.time(), 30, 10)
+    assert b in {cl.id for cl in claims}
+    await store.tasks.finish(done(b, "w", ok=False))  # cancelled or failed while it waited
+    assert await slots.acquire(ch, c, 1, now=4.0)

@@ -35,6 +35,7 @@ LOST_CHANNEL = "The upstream provider account that holds this task is no longer 
 HANDOFF = "The uploaded media could not be handed to the provider; send it by http(s) URL instead."
 MISSING_POLLS = 3
 CONCURRENCY_LIMIT = 1303  # Kling's "too many tasks in flight on this account": wait, never fail
+SLOT_WAIT_MAX = 5.0  # the longest a task in line for a place sleeps between two asks
 State = dict[str, Any]
 
 
@@ -180,6 +181,7 @@ class TaskFlow:
             if before is not None:
                 return before
         if channel is None or not channel.healthy():
+            await self.slots.release(run.job.task_id)  # leave the channel's line: the task goes elsewhere, or later
             return self._move(run, state)  # safe: nothing was sent, or the lookup just said "not found"
         try:
             body = await run.kind.body(run, state)
@@ -187,7 +189,9 @@ class TaskFlow:
             log.error("cannot build the Kling create body", extra={"task_id": run.job.task_id, "error": str(exc)})
             return Failed("service_error", HANDOFF)
         if not await self.slots.acquire(channel.slot_key, run.job.task_id, channel.cap):
-            return self._wait(state)  # the account has its cap of tasks in flight: nothing sent, try later
+            # The account has its cap of tasks in flight, or others waited longer: nothing sent; the task keeps its
+            # place in line and asks again soon (a place left free waits for the task first in line).
+            return self._wait(state, SLOT_WAIT_MAX)
         creating = {**state, "phase": "creating", "sent_at": time.time()}
         try:
             async with channel.slot():
@@ -241,7 +245,7 @@ class TaskFlow:
             state.pop("sent_at", None)  # Kling answered (or never got it): that request is over
             await self.slots.release(run.job.task_id)  # and nothing of ours is in flight there
         if exc.code == CONCURRENCY_LIMIT:
-            return self._wait(state)  # Kling's own cap (other users of the account): back off, never fail
+            return self._wait(state, self.config.retry_max)  # Kling's own cap (others use the account): never fail
         if exc.is_ambiguous or exc.is_retryable:
             return self._retry(state)  # the next run looks the task up before creating again
         if _unusable(exc):
@@ -256,10 +260,10 @@ class TaskFlow:
         delay = min(self.config.retry_max, self.config.retry_initial * 2 ** (tries - 1))
         return Pending(jitter(delay), {**state, "tries": tries})
 
-    def _wait(self, state: State) -> Pending:
+    def _wait(self, state: State, most: float) -> Pending:
         """Back off for a full account (our cap or Kling's 1303) without counting a try: it fails nothing."""
         waits = int(state.get("waits", 0)) + 1
-        delay = min(self.config.retry_max, self.config.busy_delay * 2 ** min(waits - 1, 20))
+        delay = min(most, self.config.retry_max, self.config.busy_delay * 2 ** min(waits - 1, 20))
         return Pending(jitter(delay), {**state, "waits": waits})
 
     def _move(self, run: Run, state: State) -> Outcome:
