@@ -16,6 +16,7 @@ from reelgate.assets import AssetStore, ObjectTooLarge
 from reelgate.netguard import BlockedAddress, url_problem
 
 MAX_REDIRECTS = 5
+BLOCK = 1 << 20  # bytes handed to storage at a time: bounded memory, few thread hops
 _SCHEMES = ("http", "https")
 
 
@@ -28,20 +29,28 @@ class ResultTooLarge(Exception):
 
 
 async def _checked_mp4(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """Pass chunks through once the first 12 bytes show an ISO media file (``ftyp`` box)."""
-    head = b""
+    """The body in blocks of about ``BLOCK`` bytes, once its first 12 bytes show an ISO media file (``ftyp`` box).
+
+    Blocks, not the socket's small reads: each block is one write on the storage backend's thread, and a hop to a
+    thread per 64 KiB read made the ingest of a 200 MB result 2.7x the time of a plain copy.
+    """
+    block = bytearray()
+    checked = False
     async for chunk in chunks:
-        if len(head) < 12:
-            head += chunk
-            if len(head) < 12:
+        block += chunk
+        if not checked:
+            if len(block) < 12:
                 continue
-            if head[4:8] != b"ftyp":
+            if block[4:8] != b"ftyp":
                 raise DownloadFailed("the result is not an MP4/MOV file")
-            yield head
-            continue
-        yield chunk
-    if len(head) < 12:
+            checked = True
+        if len(block) >= BLOCK:
+            yield bytes(block)
+            block.clear()
+    if not checked:
         raise DownloadFailed("the result is empty or truncated")
+    if block:
+        yield bytes(block)
 
 
 async def _open(client: httpx.AsyncClient, url: str, allow_private: bool) -> httpx.Response:
