@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from reelgate.catalog.custom_element import MediaPipeline
+from reelgate.config import ConfigError
 from reelgate.errors import MediaError
 from reelgate.media.fetch import FetchLimits, load_media, make_fetch_client
 from reelgate.media.inline import ASSET_REF
@@ -83,6 +84,10 @@ class VideoKind:
         self.config = config
         self.pipeline = pipeline
         self.hooks = hooks
+        unknown = sorted(set(config.video_models) - set(DEFAULT_ROUTES))
+        if unknown:  # a typo must not leave the model on its default route unnoticed
+            raise ConfigError(f"Kling video_models: {unknown[0]!r} is not a video model; known: "
+                              f"{', '.join(sorted(DEFAULT_ROUTES))}")  # fmt: skip
         self.routes = {**DEFAULT_ROUTES, **config.video_models}
         settings = pipeline.settings
         self._limits = {
