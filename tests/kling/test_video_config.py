@@ -8,7 +8,7 @@ import pytest
 
 from fakes.kling_server import FakeKling
 from fakes.mediagen import mp4
-from kling.harness import channel, gateway, settings_for, write_config
+from kling.harness import AK, SK, channel, gateway, settings_for, write_config
 from reelgate.config import ConfigError
 from reelgate.errors import MediaError
 from reelgate.providers.kling.inputs import VideoRules, check_video
@@ -55,3 +55,18 @@ def test_input_video_rules_name_the_field_and_the_rule(video: bytes, rules: Vide
 def test_a_good_input_video_reports_its_length() -> None:
     facts = check_video(mp4(720, 1280, seconds=3, fps=8), "video_urls[0]", VideoRules())
     assert (facts.width, facts.height, facts.ext) == (720, 1280, "mp4") and abs(facts.duration - 3) < 0.2
+
+
+async def test_the_environment_alone_offers_the_video_models(
+    tmp_path: Path, db_url: str, fake: FakeKling, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REELGATE_KLING_ACCESS_KEY", AK)
+    monkeypatch.setenv("REELGATE_KLING_SECRET_KEY", SK)
+    monkeypatch.setenv("REELGATE_KLING_BASE_URL", fake.base_url)
+    settings = settings_for(tmp_path, db_url, "", providers={})
+    async with gateway(settings) as gate:
+        assert "kling" in gate.rt.providers
+        await gate.rt.store.accounts.grant(gate.owner.account_id, 1_000_000, "test")
+        body = {"model": "kling-v3-text-to-video", "prompt": "an owl", "duration": 3}
+        task = await gate.wait((await gate.rt.service.submit(Submission(body, gate.owner))).id, timeout=20)
+    assert task.status == "completed", (task.error_code, task.error_message)
