@@ -18,8 +18,8 @@ TASKS = 8
 def test_two_worker_processes_hold_the_channel_cap(tmp_path: Path, db_url: str) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    # Kling itself would take any number; each task stays in flight upstream for about a second.
-    with FakeKling(access_keys={AK: SK}, polls_per_step=None, seconds_per_step=0.4) as fake:
+    # Each task stays in flight upstream for about a second; the account's own cap at Kling is 2 too.
+    with FakeKling(access_keys={AK: SK}, polls_per_step=None, seconds_per_step=0.4, concurrency=2) as fake:
         config = write_config(tmp_path / "kling.json", [channel("main", fake, concurrency=2)])
         env = reelgate_env(tmp_path / "data", db_url, REELGATE_KLING_CONFIG=config, REELGATE_WORKER_CONCURRENCY="2")
         key = create_key(env, credits=2000)
@@ -45,7 +45,7 @@ def test_two_worker_processes_hold_the_channel_cap(tmp_path: Path, db_url: str) 
             for proc in (*workers, api):
                 proc.kill()
     assert [t["status"] for t in tasks] == ["completed"] * TASKS, tasks
-    assert fake.max_in_flight(AK) == 2
+    assert fake.max_in_flight(AK) == 2 and fake.cap_refusals(AK) == 0  # reached, never passed: no 1303
     assert len(fake.video_tasks()) == TASKS and all(fake.video_create_count(i) == 1 for i in ids)
     logs = [(tmp_path / f"w{i}.log").read_text() for i in range(2)]
     assert all("Traceback" not in log and "Kling task created" in log for log in logs), logs

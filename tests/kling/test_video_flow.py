@@ -191,3 +191,13 @@ async def test_a_trickling_result_is_cut_at_its_time_limit_and_fetched_again(
         task = await _video(gate, {"model": "kling-v3-text-to-video", "prompt": "rain", "duration": 3})
     assert task.status == "failed" and task.error_code == "service_error" and task.charged == 0
     assert len(fake.requests("video_download")) == 3  # the first try and two more, each cut after 0.5 s
+
+
+async def test_a_result_cut_halfway_is_fetched_again(tmp_path: Path, db_url: str, fake: FakeKling) -> None:
+    fake.cut_next_result(fetches=1)
+    async with gateway(settings_for(tmp_path, db_url, _config(tmp_path, fake))) as gate:
+        await _fund(gate)
+        task = await _video(gate, {"model": "kling-v3-text-to-video", "prompt": "rain", "duration": 3})
+        stored = await gate.rt.store.uploads.of_task(task.id)
+    assert task.status == "completed", (task.error_code, task.error_message)
+    assert len(fake.requests("video_download")) == 2 and len(stored) == 1  # the cut copy left nothing behind
