@@ -339,10 +339,13 @@ class TaskService:
                         error_code="request_cancelled", error_message="The task was cancelled by the client.",
                         webhook_id=new_webhook_id())  # fmt: skip
         done = await self.finish(finish)
-        if done is None:
-            raise Conflict(f"task {task.id} can no longer be cancelled (status {task.status})", param="task_id",
-                           code="task_not_cancellable")  # fmt: skip
-        return done
+        if done is not None:
+            return done
+        now = await self.get(task_id, owner)  # read again: it may have ended between the first read and the cancel
+        if now.status == FAILED and now.error_code == "request_cancelled":
+            return now  # cancelling a cancelled task is idempotent, as a retried request must be: the task, 200
+        raise Conflict(f"task {now.id} can no longer be cancelled (status {now.status})", param="task_id",
+                       code="task_not_cancellable")  # fmt: skip
 
     async def finish(self, finish: Finish) -> TaskRecord | None:
         done = await self.store.tasks.finish(finish)
