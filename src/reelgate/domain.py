@@ -138,5 +138,7 @@ class TaskRecord:
             else:
                 body["result_data"] = self.result
         if self.status == FAILED:
-            body["error"] = {"code": self.error_code or "unknown_error", "message": self.error_message or ""}
+            # "type" tells a task's failure from a request's error body, whose types end in _error (contract §9)
+            body["error"] = {"code": self.error_code or "unknown_error", "message": self.error_message or "",
+                             "type": "task_error"}  # fmt: skip
         return body

@@ -8,6 +8,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import ssl
 import time
 from pathlib import Path
@@ -90,6 +91,15 @@ async def test_after_four_failures_the_delivery_is_dead(api: Api) -> None:
         log = await _log(api, key, task_id, 4)
         assert log["delivery"]["status"] == "dead" and len(hook.received) == 4  # type: ignore[index]
         assert [a["error"] for a in log["data"]] == ["HTTP 500"] * 4  # type: ignore[index]
+        # As a tenant reads it: ISO 8601 UTC times, latency to 0.1 ms, no next attempt where none will come.
+        delivery, attempts = log["delivery"], log["data"]
+        assert "next_attempt" not in delivery and "next_attempt" not in attempts[-1]  # type: ignore[operator,index]
+        assert all("next_attempt" in a for a in attempts[:-1])  # type: ignore[index]
+        for row in [delivery, *attempts]:  # type: ignore[list-item]
+            for name in ("created", "finished_at", "started_at", "next_attempt"):
+                if name in row:
+                    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", row[name]), (name, row[name])
+        assert all(round(a["latency_ms"], 1) == a["latency_ms"] for a in attempts)  # type: ignore[index,union-attr]
 
 
 async def test_a_slow_receiver_times_out_and_is_retried(tmp_path: Path, db_url: str) -> None:

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -105,7 +106,7 @@ async def _victim_latency(api: Api, key: str, hook: Receiver) -> float:
     (task_id,) = await _submit_and_cancel(api, key, hook.url(), 1)
     got = await asyncio.to_thread(hook.wait_for, 1, 5)
     log = (await api.client.get(f"/v1/tasks/{task_id}/callbacks", headers=auth(key))).json()
-    return got[0].at - float(log["delivery"]["created"])
+    return got[0].at - datetime.fromisoformat(log["delivery"]["created"]).timestamp()
 
 
 async def _most_in_flight(api: Api, account: str) -> int:

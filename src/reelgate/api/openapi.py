@@ -45,8 +45,12 @@ _TASK = {
         "results": {"type": "array", "items": {"type": "string"}},  # the video models' media URLs (contract §9)
         "error": {
             "type": "object",
-            "required": ["code", "message"],
-            "properties": {"code": {"enum": sorted(TASK_ERROR_CODES)}, "message": {"type": "string"}},
+            "required": ["code", "message", "type"],
+            "properties": {
+                "code": {"enum": sorted(TASK_ERROR_CODES)},
+                "message": {"type": "string"},
+                "type": {"const": "task_error"},
+            },  # fmt: skip
         },
     },
 }
