@@ -13,6 +13,8 @@ refused the create, or when the task ends. What differs between an element and a
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import hashlib
 import hmac
 import logging
@@ -21,7 +23,9 @@ import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from reelgate.catalog.custom_element import MediaPipeline
 from reelgate.errors import MediaError
+from reelgate.params import is_url
 from reelgate.providers import Failed, Job, JobContext, Outcome, Pending, hook_path
 from reelgate.providers.kling.api import KlingError, KlingTask
 from reelgate.providers.kling.channels import Busy, Channel, ChannelPool, KlingConfig
@@ -41,6 +45,22 @@ State = dict[str, Any]
 
 class HandoffError(Exception):
     """The create body cannot be built (a stored copy is gone, or an upload has no URL Kling could fetch)."""
+
+
+async def hand_off(pipeline: MediaPipeline, media_handoff: str, source: str, kind: str, name: str) -> str:
+    """How Kling gets one checked media item: its stored copy as Base64 (images, when so configured), the stored
+    copy's URL (the very bytes we checked) when Reelgate has a public base URL, else the caller's own URL."""
+    if kind == "image" and media_handoff == "base64":
+        data = await pipeline.assets.read(name)
+        if data is None:
+            raise HandoffError(f"the stored copy {name} is missing")
+        # Encoding 10 MB takes ~10 ms: off the event loop, which keeps answering polls.
+        return (await asyncio.to_thread(base64.b64encode, data)).decode("ascii")
+    if pipeline.settings.public_base_url:
+        return pipeline.url(name)
+    if is_url(source):
+        return source
+    raise HandoffError("an uploaded file needs REELGATE_PUBLIC_BASE_URL to be handed to Kling by URL")
 
 
 @dataclass(frozen=True)

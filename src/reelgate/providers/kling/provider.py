@@ -5,8 +5,6 @@ element kind here (kling-custom-element), the video kind (video.py) for the vide
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import logging
 import os
 from collections.abc import Mapping
@@ -14,7 +12,7 @@ from typing import Any
 
 from reelgate.catalog.custom_element import CustomElementParams, MediaPipeline, StoredMedia, media_items, result_data
 from reelgate.config import ConfigError, Settings
-from reelgate.params import INTERNAL, is_url
+from reelgate.params import INTERNAL
 from reelgate.providers import Completed, Failed, Job, JobContext, NewElement, Outcome
 from reelgate.providers.kling import NAME
 from reelgate.providers.kling.api import ELEMENTS_PATH, KlingError, KlingTask
@@ -26,7 +24,7 @@ from reelgate.providers.kling.channels import (
     config_from_env,
     load_config_file,
 )
-from reelgate.providers.kling.flow import HandoffError, Hooks, Run, State, TaskFlow
+from reelgate.providers.kling.flow import Hooks, Run, State, TaskFlow, hand_off
 from reelgate.providers.kling.video import VideoKind
 from reelgate.providers.upstream import LocalSlots, UpstreamSlots
 
@@ -95,17 +93,7 @@ class ElementKind:
         return body
 
     async def _handoff(self, source: str, kind: str, name: str) -> str:
-        if kind == "image" and self.config.media_handoff == "base64":
-            data = await self.pipeline.assets.read(name)
-            if data is None:
-                raise HandoffError(f"the stored copy {name} is missing")
-            # Encoding 10 MB takes ~10 ms: off the event loop, which keeps answering polls.
-            return (await asyncio.to_thread(base64.b64encode, data)).decode("ascii")
-        if self.pipeline.settings.public_base_url:
-            return self.pipeline.url(name)  # the very bytes we checked
-        if is_url(source):
-            return source
-        raise HandoffError("an uploaded file needs REELGATE_PUBLIC_BASE_URL to be handed to Kling by URL")
+        return await hand_off(self.pipeline, self.config.media_handoff, source, kind, name)
 
 
 class KlingProvider:

@@ -13,7 +13,6 @@ one, retried with back-off; the task completes with ``results`` = Reelgate's URL
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -23,11 +22,10 @@ from reelgate.config import ConfigError
 from reelgate.errors import MediaError
 from reelgate.media.fetch import FetchLimits, load_media, make_fetch_client
 from reelgate.media.inline import ASSET_REF
-from reelgate.params import is_url
 from reelgate.providers import Completed, Failed, Job, Outcome, Pending
 from reelgate.providers.kling.api import KlingTask
 from reelgate.providers.kling.channels import KlingConfig, VideoRoute
-from reelgate.providers.kling.flow import HandoffError, Hooks, Run, State, jitter
+from reelgate.providers.kling.flow import Hooks, Run, State, hand_off, jitter
 from reelgate.providers.kling.inputs import Input, VideoFacts, VideoRules, check_image, check_video, input_items
 from reelgate.providers.kling.results import DownloadFailed, ResultTooLarge, store_result
 
@@ -189,16 +187,7 @@ class VideoKind:
         return body
 
     async def _handoff(self, source: str, kind: str, name: str) -> str:
-        if kind == "image" and self.config.media_handoff == "base64":
-            data = await self.pipeline.assets.read(name)
-            if data is None:
-                raise HandoffError(f"the stored copy {name} is missing")
-            return (await asyncio.to_thread(base64.b64encode, data)).decode("ascii")
-        if self.pipeline.settings.public_base_url:
-            return self.pipeline.url(name)  # the very bytes we checked
-        if is_url(source):
-            return source
-        raise HandoffError("an uploaded file needs REELGATE_PUBLIC_BASE_URL to be handed to Kling by URL")
+        return await hand_off(self.pipeline, self.config.media_handoff, source, kind, name)
 
     # --- results ---------------------------------------------------------------------------------------------
 
