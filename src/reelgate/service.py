@@ -25,7 +25,7 @@ from reelgate.catalog.submit import (
     parse_params,
 )
 from reelgate.config import Settings
-from reelgate.domain import FAILED, TASK_ID_PREFIX, TaskRecord, is_task_id, new_task_id, new_webhook_id
+from reelgate.domain import FAILED, TASK_ID_PREFIX, TaskRecord, format_credits, is_task_id, new_task_id, new_webhook_id
 from reelgate.errors import (
     ApiError,
     Conflict,
@@ -320,6 +320,16 @@ class TaskService:
         limit = min(max(limit, 1), MAX_LIST_LIMIT)
         return await self.store.tasks.list_for_account(owner.account_id, status=status, model=model, after=after,
                                                        limit=limit)  # fmt: skip
+
+    async def credits(self, owner: KeyOwner) -> dict[str, Any]:
+        """EvoLink's credits answer (contract §9): ``token`` is the calling key's view, ``user`` the account's. A key
+        has no quota of its own, so it may spend what the account has; credits held for running tasks are not
+        remaining."""
+        balance, key_used = await self.store.accounts.credits(owner.account_id, owner.key_id)
+        remaining = format_credits(balance.available)
+        token = {"remaining_credits": remaining, "unlimited_credits": False, "used_credits": format_credits(key_used)}
+        user = {"remaining_credits": remaining, "used_credits": format_credits(balance.captured)}
+        return {"success": True, "message": "", "data": {"token": token, "user": user}}
 
     async def callbacks(self, task_id: str, owner: KeyOwner) -> dict[str, Any]:
         task = await self.get(task_id, owner)

@@ -10,7 +10,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from reelgate.api import elements, system, tasks, upstream_hook
+from reelgate.api import credits, elements, system, tasks, upstream_hook
 from reelgate.api.context import ApiContext
 from reelgate.api.hot_path import SUBMIT_PATH, TASK_PREFIX, HotPathApp
 from reelgate.api.http import error_response
@@ -48,7 +48,13 @@ def create_app(ctx: ApiContext) -> Starlette:
     app = HotPathApp(
         submit=endpoints[SUBMIT_PATH, "POST"],
         get_task=endpoints[TASK_PREFIX + "{task_id}", "GET"],
-        routes=[*task_routes, *elements.routes(ctx), *system.routes(ctx), *upstream_hook.routes(ctx)],
+        routes=[
+            *task_routes,
+            *elements.routes(ctx),
+            *credits.routes(ctx),
+            *system.routes(ctx),
+            *upstream_hook.routes(ctx),
+        ],
         exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,
     )

@@ -54,6 +54,19 @@ _TASK = {
         },
     },
 }
+_AMOUNT = {"type": "number", "minimum": 0}
+_CREDITS = {  # EvoLink's get-credits.json: the calling key's view and the account's
+    "type": "object", "required": ["success", "message", "data"],
+    "properties": {"success": {"const": True}, "message": {"type": "string"}, "data": {
+        "type": "object", "required": ["token", "user"],
+        "properties": {
+            "token": {"type": "object", "required": ["remaining_credits", "unlimited_credits", "used_credits"],
+                      "properties": {"remaining_credits": _AMOUNT, "unlimited_credits": {"type": "boolean"},
+                                     "used_credits": _AMOUNT}},
+            "user": {"type": "object", "required": ["remaining_credits", "used_credits"],
+                     "properties": {"remaining_credits": _AMOUNT, "used_credits": _AMOUNT}},
+        }}},
+}  # fmt: skip
 _ERROR = {
     "type": "object",
     "required": ["error"],
@@ -138,6 +151,7 @@ def _paths() -> dict[str, Any]:
                        "responses": _responses("DeletedElement", "404")},
         },
         "/v1/models": {"get": {"operationId": "listModels", "responses": _responses("ModelList")}},
+        "/v1/credits": {"get": {"operationId": "getCredits", "responses": _responses("Credits")}},
     }  # fmt: skip
 
 
@@ -188,6 +202,7 @@ def _schemas(catalog: dict[str, ModelSpec]) -> dict[str, Any]:
         "ModelList": {"type": "object", "required": ["object", "data"],
                       "properties": {"object": {"const": "list"},
                                      "data": {"type": "array", "items": {"type": "object"}}}},
+        "Credits": _CREDITS,
         "CallbackLog": {"type": "object", "required": ["object", "task_id", "data"],
                         "properties": {"object": {"const": "list"}, "task_id": {"type": "string"},
                                        "data": {"type": "array", "items": {"type": "object"}}}},

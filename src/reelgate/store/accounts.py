@@ -124,6 +124,22 @@ class AccountStore:
         sql = "UPDATE accounts SET rate_limit_per_minute = :r, max_in_flight = :f WHERE id = :a"
         await self.db.write(lambda c: c.run(sql, {"r": per_minute, "f": in_flight, "a": account_id}))
 
+    async def credits(self, account_id: int, key_id: int) -> tuple[Balance, int]:
+        """The account's balance and what one of its keys has been charged, in millicredits (one read)."""
+
+        async def work(c: Conn) -> tuple[Balance, int]:
+            a = await c.one("SELECT available, reserved, captured FROM accounts WHERE id = :a", {"a": account_id})
+            assert a is not None
+            used = await c.one(
+                "SELECT COALESCE(SUM(charged), 0) AS used FROM tasks WHERE account_id = :a AND api_key_id = :k "
+                "AND charged IS NOT NULL",
+                {"a": account_id, "k": key_id},
+            )
+            balance = Balance(int(a["available"]), int(a["reserved"]), int(a["captured"]))
+            return balance, int(used["used"]) if used is not None else 0
+
+        return await self.db.read(work)
+
     async def view(self, account_id: int, entries: int = 20) -> AccountView:
         async def work(c: Conn) -> AccountView:
             a = await c.one("SELECT * FROM accounts WHERE id = :a", {"a": account_id})
