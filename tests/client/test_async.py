@@ -67,6 +67,7 @@ async def test_pagination_and_elements(server: LiveServer, keys: dict[str, str])
         with pytest.raises(NotFoundError):
             await client.elements.retrieve(one)
         assert [m.id for m in await client.models.list()][0] == "kling-custom-element"
+        assert (await client.credits.retrieve()).raw["success"] is True
 
 
 async def test_errors_map_to_their_classes(server: LiveServer, api_key: str, keys: dict[str, str]) -> None:

@@ -302,3 +302,14 @@ def test_webhook_verifier_is_re_exported() -> None:
     verify_webhook(body, headers, secret)
     with pytest.raises(WebhookVerificationError):
         verify_webhook(body + b" ", headers, secret)
+
+
+def test_credits_are_the_keys_and_the_accounts(server: LiveServer) -> None:
+    """``client.credits.retrieve()`` reads ``GET /v1/credits``: a new key of a new account has spent nothing."""
+    done = server.cli("keys", "create", "--account", "credits-view", "--credits", "2.5")
+    assert done.returncode == 0, done.stderr
+    with Reelgate(api_key=done.stdout.strip(), base_url=server.base_url) as client:
+        credits = client.credits.retrieve()
+    assert (credits.remaining, credits.used, credits.unlimited) == (2.5, 0.0, False)
+    assert (credits.account_remaining, credits.account_used) == (2.5, 0.0)
+    assert credits.raw["success"] is True

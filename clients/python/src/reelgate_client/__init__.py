@@ -37,6 +37,7 @@ from reelgate_client._media import MediaInput
 from reelgate_client._pages import AsyncPage, AsyncPaginator, SyncPage
 from reelgate_client._types import (
     CallbackLog,
+    Credits,
     DeletedElement,
     Element,
     ElementResult,
@@ -72,6 +73,7 @@ __all__ = [
     "InternalServerError",
     "MediaInput",
     "MediaInputError",
+    "Credits",
     "Model",
     "NotFoundError",
     "PermissionDeniedError",

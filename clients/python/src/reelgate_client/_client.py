@@ -1,11 +1,12 @@
-"""The two entry points, ``Reelgate`` and ``AsyncReelgate``: configuration plus the tasks, elements, videos and
-models."""
+"""The two entry points, ``Reelgate`` and ``AsyncReelgate``: configuration plus the tasks, elements, videos,
+models and credits."""
 
 from __future__ import annotations
 
 import httpx
 
 from reelgate_client._base import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, AsyncAPIClient, SyncAPIClient, Timeout
+from reelgate_client._credits import AsyncCreditsResource, CreditsResource
 from reelgate_client._elements import AsyncElements, Elements
 from reelgate_client._models import AsyncModels, Models
 from reelgate_client._tasks import AsyncTasks, Tasks
@@ -32,6 +33,7 @@ class Reelgate(SyncAPIClient):
         self.elements = Elements(self, self.tasks)
         self.videos = Videos(self, self.tasks)
         self.models = Models(self)
+        self.credits = CreditsResource(self)
 
 
 class AsyncReelgate(AsyncAPIClient):
@@ -53,3 +55,4 @@ class AsyncReelgate(AsyncAPIClient):
         self.elements = AsyncElements(self, self.tasks)
         self.videos = AsyncVideos(self, self.tasks)
         self.models = AsyncModels(self)
+        self.credits = AsyncCreditsResource(self)

@@ -237,3 +237,28 @@ class CallbackLog:
             attempts=tuple(_dict(a) for a in data.get("data") or []),
             raw=data,
         )
+
+
+@dataclass(frozen=True)
+class Credits:
+    """``GET /v1/credits``: what the calling key may still spend and has spent, and its account's totals."""
+
+    remaining: float  # the key's remaining credits (a key spends its account's balance)
+    used: float  # what the key's own tasks were charged
+    unlimited: bool
+    account_remaining: float
+    account_used: float
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Credits:
+        body = _dict(data.get("data"))
+        token, user = _dict(body.get("token")), _dict(body.get("user"))
+        return cls(
+            remaining=_number(token.get("remaining_credits")),
+            used=_number(token.get("used_credits")),
+            unlimited=bool(token.get("unlimited_credits", False)),
+            account_remaining=_number(user.get("remaining_credits")),
+            account_used=_number(user.get("used_credits")),
+            raw=data,
+        )
