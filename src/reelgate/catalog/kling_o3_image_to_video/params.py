@@ -59,10 +59,8 @@ def _counts(p: KlingO3ImageToVideo, elements: int) -> Problems:
 
 
 def _rules(p: KlingO3ImageToVideo) -> Problems:
-    shots = [s.prompt for s in p.model_params.multi_prompt or []]
     elements = len(p.model_params.element_list or [])
-    return (rules.shots(p.prompt, p.duration, p.model_params) + rules.element_refs(p.prompt, shots, elements)
-            + _counts(p, elements))  # fmt: skip
+    return rules.shot_prompts(p.prompt, p.duration, p.model_params, elements) + _counts(p, elements)
 
 
 def parse(raw: Any) -> KlingO3ImageToVideo:

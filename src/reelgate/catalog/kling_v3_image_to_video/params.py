@@ -27,9 +27,7 @@ class KlingV3ImageToVideo(Strict):
 
 
 def _rules(p: KlingV3ImageToVideo) -> Problems:
-    shots = [s.prompt for s in p.model_params.multi_prompt or []]
-    elements = len(p.model_params.element_list or [])
-    return rules.shots(p.prompt, p.duration, p.model_params) + rules.element_refs(p.prompt, shots, elements)
+    return rules.shot_prompts(p.prompt, p.duration, p.model_params, len(p.model_params.element_list or []))
 
 
 def parse(raw: Any) -> KlingV3ImageToVideo:

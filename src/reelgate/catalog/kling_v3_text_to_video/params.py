@@ -29,8 +29,7 @@ class KlingV3TextToVideo(Strict):
 
 
 def _rules(p: KlingV3TextToVideo) -> Problems:
-    shots = [s.prompt for s in p.model_params.multi_prompt or []]
-    problems = rules.shots(p.prompt, p.duration, p.model_params) + rules.element_refs(p.prompt, shots, 0)
+    problems = rules.shot_prompts(p.prompt, p.duration, p.model_params, 0)
     if p.model_params.element_list:
         problems.append(("model_params.element_list", "model_params.element_list is not taken by this model (it "
                          "uses no elements); use kling-v3-image-to-video or kling-o3-text-to-video"))  # fmt: skip

@@ -31,6 +31,13 @@ def shots(prompt: str | None, duration: int, params: V3Shots | O3Shots) -> Probl
     return problems
 
 
+def shot_prompts(prompt: str | None, duration: int, params: V3Shots | O3Shots, elements: int) -> Problems:
+    """The shot rules and the element references of every prompt (the main one and each shot's) of a model that
+    takes multi-shot, with ``elements`` elements in its list."""
+    shot_texts = [s.prompt for s in params.multi_prompt or []]
+    return shots(prompt, duration, params) + element_refs(prompt, shot_texts, elements)
+
+
 def prompt_required(prompt: str | None) -> Problems:
     return [] if prompt else [("prompt", "prompt is required")]
 
