@@ -99,17 +99,23 @@ def _probe(media: Any, container: Literal["mp4", "mov"]) -> VideoInfo:
     )
 
 
-def _duration(media: Any, stream: Any) -> float:
+def clip_duration(media: Any, stream: Any) -> float | None:
+    """Seconds an opened clip lasts (the longest its container or video track claims), or None when neither gives a
+    sane figure (shared with the video models' input check)."""
     candidates: list[float] = []
     if media.duration is not None:
         candidates.append(media.duration / av.time_base)
     if stream.duration is not None and stream.time_base:
         candidates.append(float(stream.duration * stream.time_base))
     sane = [d for d in candidates if math.isfinite(d) and 0 < d < _SANE_MAX_SECONDS]
-    if not sane:
+    return max(sane) if sane else None
+
+
+def _duration(media: Any, stream: Any) -> float:
+    duration = clip_duration(media, stream)
+    if duration is None:
         raise _Refused("has no readable duration")
-    # The clip lasts as long as its longest track claims.
-    return max(sane)
+    return duration
 
 
 def _check_rules(width: int, height: int, duration: float) -> None:

@@ -9,7 +9,6 @@ of the model's document (``VideoRules``); the probe runs in the media pool like 
 from __future__ import annotations
 
 import io
-import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -17,10 +16,10 @@ import av
 
 from reelgate.errors import MediaError
 from reelgate.media.images import inspect_image, size_text
+from reelgate.media.video import clip_duration
 
 MediaKind = Literal["image", "video"]
 _VIDEO_CODE = "invalid_parameters"
-_SANE_MAX_SECONDS = 86_400.0
 
 
 @dataclass(frozen=True)
@@ -107,12 +106,7 @@ def _check_video(data: bytes, rules: VideoRules) -> VideoFacts:
 
 
 def _duration(media: Any, stream: Any) -> float:
-    candidates: list[float] = []
-    if media.duration is not None:
-        candidates.append(media.duration / av.time_base)
-    if stream.duration is not None and stream.time_base:
-        candidates.append(float(stream.duration * stream.time_base))
-    sane = [d for d in candidates if math.isfinite(d) and 0 < d < _SANE_MAX_SECONDS]
-    if not sane:
+    duration = clip_duration(media, stream)
+    if duration is None:
         raise _Refused("has no readable duration")
-    return max(sane)
+    return duration
