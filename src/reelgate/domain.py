@@ -1,4 +1,5 @@
-"""Tasks and elements as values: statuses, id generation, pure transition rules and the public task object."""
+"""Tasks and elements as values: statuses, id generation, pure transition rules, the public task object and the
+public callback delivery log."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import re
 import secrets
 import string
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Final
 
 PENDING: Final = "pending"
@@ -142,3 +144,23 @@ class TaskRecord:
             body["error"] = {"code": self.error_code or "unknown_error", "message": self.error_message or "",
                              "type": "task_error"}  # fmt: skip
         return body
+
+
+_TIMES = ("created", "finished_at", "started_at", "next_attempt")
+
+
+def _iso(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def delivery_view(row: dict[str, Any]) -> dict[str, Any]:
+    """A delivery or attempt row as a tenant reads it: ISO 8601 UTC times, latency to 0.1 ms, and no next attempt
+    where none will come (a dead or delivered delivery keeps its last schedule in the row, which means nothing)."""
+    if row.get("status") in ("dead", "delivered") or row.get("next_attempt") is None:
+        row.pop("next_attempt", None)
+    for name in _TIMES:
+        if isinstance(row.get(name), int | float):
+            row[name] = _iso(float(row[name]))
+    if isinstance(row.get("latency_ms"), int | float):
+        row["latency_ms"] = round(float(row["latency_ms"]), 1)
+    return row

@@ -6,7 +6,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -25,7 +24,16 @@ from reelgate.catalog.submit import (
     parse_params,
 )
 from reelgate.config import Settings
-from reelgate.domain import FAILED, TASK_ID_PREFIX, TaskRecord, format_credits, is_task_id, new_task_id, new_webhook_id
+from reelgate.domain import (
+    FAILED,
+    TASK_ID_PREFIX,
+    TaskRecord,
+    delivery_view,
+    format_credits,
+    is_task_id,
+    new_task_id,
+    new_webhook_id,
+)
 from reelgate.errors import (
     ApiError,
     Conflict,
@@ -338,8 +346,8 @@ class TaskService:
             "object": "list",
             "task_id": task.id,
             "callback_url": task.callback_url,
-            "delivery": None if delivery is None else _delivery_view(dict(delivery)),
-            "data": [_delivery_view(dict(a)) for a in attempts],
+            "delivery": None if delivery is None else delivery_view(dict(delivery)),
+            "data": [delivery_view(dict(a)) for a in attempts],
         }
 
     # --- cancel and finish --------------------------------------------------------------------------------------
@@ -438,23 +446,3 @@ class TaskService:
 
 
 __all__ = ["ApiError", "Submission", "TaskService"]
-
-
-_TIMES = ("created", "finished_at", "started_at", "next_attempt")
-
-
-def _iso(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _delivery_view(row: dict[str, Any]) -> dict[str, Any]:
-    """A delivery or attempt row as a tenant reads it: ISO 8601 UTC times, latency to 0.1 ms, and no next attempt
-    where none will come (a dead or delivered delivery keeps its last schedule in the row, which means nothing)."""
-    if row.get("status") in ("dead", "delivered") or row.get("next_attempt") is None:
-        row.pop("next_attempt", None)
-    for name in _TIMES:
-        if isinstance(row.get(name), int | float):
-            row[name] = _iso(float(row[name]))
-    if isinstance(row.get("latency_ms"), int | float):
-        row["latency_ms"] = round(float(row["latency_ms"]), 1)
-    return row
