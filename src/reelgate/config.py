@@ -40,6 +40,13 @@ def _num(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _positive(env: Mapping[str, str], name: str, default: float) -> float:
+    value = _num(env, name, default)
+    if value <= 0:
+        raise ConfigError(f"{name} must be greater than 0, got {env.get(name)!r}")
+    return value
+
+
 def _providers(raw: str) -> dict[str, str]:
     """Parse ``model=provider,model=provider``; the names are checked against the provider registry when the
     providers are built (providers/registry.py), so configuration lists no vendor."""
@@ -137,6 +144,8 @@ class Settings:
     secret_key: str = field(default="", repr=False)
     metrics_token: str = field(default="", repr=False)  # when set, /metrics needs "Authorization: Bearer <it>"
     prices: tuple[PriceOverride, ...] = ()  # the operator's price file (REELGATE_PRICES), over the catalogue's
+    file_retention_hours: float = 72.0  # how long a file of the file API (/api/v1/files) lives (docs/files.md)
+    file_quota: int = 2000  # files one account may keep at once through the file API
 
     @property
     def resolved_database_url(self) -> str:
@@ -189,4 +198,6 @@ class Settings:
             secret_key=env.get("REELGATE_SECRET_KEY", ""),
             metrics_token=_metrics_token(env.get("REELGATE_METRICS_TOKEN", "")),
             prices=load_prices(env.get("REELGATE_PRICES", "")),
+            file_retention_hours=_positive(env, "REELGATE_FILE_RETENTION_HOURS", d.file_retention_hours),
+            file_quota=int(_positive(env, "REELGATE_FILE_QUOTA", d.file_quota)),
         )
