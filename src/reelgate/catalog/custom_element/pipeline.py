@@ -18,6 +18,7 @@ from reelgate.catalog.custom_element.params import CustomElementParams, media_it
 from reelgate.config import Settings
 from reelgate.errors import MediaError
 from reelgate.media.fetch import FetchLimits, load_media, make_fetch_client
+from reelgate.media.hosted import read_hosted
 from reelgate.media.images import ImageInfo, inspect_image
 from reelgate.media.inline import ASSET_REF
 from reelgate.media.pool import MediaPool
@@ -91,7 +92,8 @@ class MediaPipeline:
             allow_private=settings.allow_private_networks, limits=self._limits["video"]
         )
 
-    async def _load(self, field: str, source: str, kind: Literal["image", "video"]) -> tuple[bytes, str | None]:
+    async def _load(self, field: str, source: str, kind: Literal["image", "video"],
+                    account_id: int) -> tuple[bytes, str | None]:  # fmt: skip
         """The item's bytes, and its stored name when it was uploaded with the task (stored already)."""
         if source.startswith(ASSET_REF):
             name = source.removeprefix(ASSET_REF)
@@ -99,6 +101,10 @@ class MediaPipeline:
             if data is None:
                 raise MediaError("service_error", f"{field}: the stored copy of the upload is missing", param=field)
             return data, name
+        hosted = await read_hosted(self.assets.storage, source, field=field, kind=kind, account_id=account_id,
+                                   max_bytes=self._limits[kind].max_bytes)  # fmt: skip
+        if hosted is not None:  # a file API upload: read from storage, never fetched over HTTP
+            return hosted, None
         data = await load_media(source, field=field, kind=kind, limits=self._limits[kind], client=self._client,
                                 allow_private=self.settings.allow_private_networks)  # fmt: skip
         return data, None
@@ -118,7 +124,7 @@ class MediaPipeline:
         items = media_items(params)
         checked: list[_Checked] = []
         for index, (field, source, kind) in enumerate(items):
-            data, name = await self._load(field, source, kind)
+            data, name = await self._load(field, source, kind, job.account_id)
             # Decoding a 4K image or probing a video takes 100+ ms of CPU: off the event loop, so the API process
             # keeps answering polls meanwhile.
             limit = self.settings.image_max_bytes if kind == "image" else self.settings.video_max_bytes

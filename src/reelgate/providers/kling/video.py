@@ -21,6 +21,7 @@ from reelgate.catalog.custom_element import MediaPipeline
 from reelgate.config import ConfigError
 from reelgate.errors import MediaError
 from reelgate.media.fetch import FetchLimits, load_media, make_fetch_client
+from reelgate.media.hosted import read_hosted
 from reelgate.media.inline import ASSET_REF
 from reelgate.providers import Completed, Failed, Job, Outcome, Pending
 from reelgate.providers.kling.api import KlingTask
@@ -128,7 +129,7 @@ class VideoKind:
         seconds: float | None = None
         rules = VIDEO_RULES.get(run.job.model, VideoRules(max_bytes=self.pipeline.settings.video_max_bytes))
         for index, item in enumerate(items):
-            data, name = await self._load(item)
+            data, name = await self._load(item, run.job.account_id)
             if item.kind == "image":
                 ext = await self._cpu(
                     run, check_image, item.field, self.pipeline.settings.image_max_bytes, payload=data
@@ -144,7 +145,7 @@ class VideoKind:
                  for item, _, name, _ in checked]  # fmt: skip
         return {"media": media, "input_seconds": seconds, "endpoint": self.routes[run.job.model].endpoint}
 
-    async def _load(self, item: Input) -> tuple[bytes, str | None]:
+    async def _load(self, item: Input, account_id: int) -> tuple[bytes, str | None]:
         if item.source.startswith(ASSET_REF):
             name = item.source.removeprefix(ASSET_REF)
             data = await self.pipeline.assets.read(name)
@@ -152,6 +153,10 @@ class VideoKind:
                 raise MediaError("service_error", f"{item.field}: the stored copy of the upload is missing",
                                  param=item.field)  # fmt: skip
             return data, name
+        hosted = await read_hosted(self.pipeline.assets.storage, item.source, field=item.field, kind=item.kind,
+                                   account_id=account_id, max_bytes=self._limits[item.kind].max_bytes)  # fmt: skip
+        if hosted is not None:  # a file API upload: read from storage, never fetched over HTTP
+            return hosted, None
         private = self.pipeline.settings.allow_private_networks
         data = await load_media(item.source, field=item.field, kind=item.kind, limits=self._limits[item.kind],
                                 client=self._fetch, allow_private=private)  # fmt: skip
