@@ -1,4 +1,4 @@
-"""inspect_video on real encoded clips: containers by content, duration, 1080p, aspect, thumbnail."""
+"""inspect_video on real encoded clips: containers by content, duration, sides within 720-2160 px, aspect, thumbnail."""
 
 from __future__ import annotations
 
@@ -66,14 +66,32 @@ def test_duration_bounds_are_inclusive(seconds: float) -> None:
     assert inspect(mediagen.mp4(1080, 1920, seconds=seconds, fps=2)).duration == pytest.approx(seconds, abs=0.05)
 
 
-def test_720p_is_refused() -> None:
-    message = refused(mediagen.mp4(1280, 720, seconds=4, fps=2))
-    assert message == f"{FIELD} must be 1080p (short side 1080 px), got 1280x720"
+@pytest.mark.parametrize(
+    ("width", "height"),
+    [(1280, 720), (720, 1280), (720, 720), (1440, 1080), (1800, 720), (720, 1800), (2160, 864)],
+)
+def test_sides_within_720_to_2160_and_aspect_within_2_5_are_accepted(width: int, height: int) -> None:
+    """EvoLink's newer rule (contract 9): 720p, square, 4:3, exactly 2.5:1 either way round, a 2160 px side."""
+    info = inspect(mediagen.mp4(width, height, seconds=3, fps=1))
+    assert (info.width, info.height) == (width, height)
 
 
-def test_4_by_3_is_refused() -> None:
-    message = refused(mediagen.mp4(1440, 1080, seconds=4, fps=2))
-    assert message == f"{FIELD} must have a 16:9 or 9:16 aspect ratio, got 1440x1080"
+def test_720p_of_5_seconds_is_accepted() -> None:
+    info = inspect(mediagen.mp4(1280, 720, seconds=5, fps=4))
+    assert (info.width, info.height) == (1280, 720) and info.duration == pytest.approx(5.0, abs=0.05)
+    assert Image.open(io.BytesIO(info.thumbnail_jpeg)).size == (512, 288)
+
+
+@pytest.mark.parametrize(("width", "height"), [(600, 1080), (1080, 600), (718, 1280), (2176, 880), (880, 2176)])
+def test_a_side_outside_720_to_2160_is_refused(width: int, height: int) -> None:
+    message = refused(mediagen.mp4(width, height, seconds=3, fps=1))
+    assert message == f"{FIELD} must have width and height within 720-2160 px, got {width}x{height}"
+
+
+@pytest.mark.parametrize(("width", "height"), [(2160, 720), (720, 2160), (1824, 720)])
+def test_aspect_beyond_2_5_to_1_is_refused(width: int, height: int) -> None:
+    message = refused(mediagen.mp4(width, height, seconds=3, fps=1))
+    assert message == f"{FIELD} must have an aspect ratio between 1:2.5 and 2.5:1, got {width}x{height}"
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""Check a reference video (MP4/MOV by content, 3-8 s, 1080p, 16:9 or 9:16) with PyAV and make a thumbnail."""
+"""Check a reference video with PyAV and make a thumbnail: EvoLink's newer rule (contract 9), MP4/MOV by content,
+3-8 s, width and height each within 720-2160 px, aspect within 1:2.5-2.5:1."""
 
 from __future__ import annotations
 
@@ -17,9 +18,9 @@ MIN_SECONDS = 3.0
 MAX_SECONDS = 8.0
 # Containers round durations to their time base and the last frame's length; 8.03 s is still an 8 s clip.
 DURATION_TOLERANCE = 0.05
-SHORT_SIDE = 1080
-ASPECT = 16 / 9
-ASPECT_TOLERANCE = 0.01
+MIN_SIDE = 720
+MAX_SIDE = 2160
+MAX_ASPECT = 2.5  # the longer side at most 2.5 times the shorter, either way round (as for images)
 THUMBNAIL_MAX_SIDE = 512
 # Header durations beyond a day are corrupt or hostile, never a real clip.
 _SANE_MAX_SECONDS = 86_400.0
@@ -121,11 +122,10 @@ def _duration(media: Any, stream: Any) -> float:
 def _check_rules(width: int, height: int, duration: float) -> None:
     if not MIN_SECONDS - DURATION_TOLERANCE <= duration <= MAX_SECONDS + DURATION_TOLERANCE:
         raise _Refused(f"must be {MIN_SECONDS:g}-{MAX_SECONDS:g} seconds long, got {duration:.1f} s")
-    if min(width, height) != SHORT_SIDE:
-        raise _Refused(f"must be 1080p (short side {SHORT_SIDE} px), got {width}x{height}")
-    ratio = max(width, height) / min(width, height)
-    if abs(ratio - ASPECT) > ASPECT * ASPECT_TOLERANCE:
-        raise _Refused(f"must have a 16:9 or 9:16 aspect ratio, got {width}x{height}")
+    if not (MIN_SIDE <= width <= MAX_SIDE and MIN_SIDE <= height <= MAX_SIDE):
+        raise _Refused(f"must have width and height within {MIN_SIDE}-{MAX_SIDE} px, got {width}x{height}")
+    if max(width, height) > MAX_ASPECT * min(width, height):
+        raise _Refused(f"must have an aspect ratio between 1:2.5 and 2.5:1, got {width}x{height}")
 
 
 def _middle_frame(media: Any, stream: Any, duration: float) -> Any:
