@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -35,7 +36,7 @@ async def _balance(api: Api, account: str = "acme") -> tuple[int, int, int]:
 async def test_seed_example_from_urls_completes_and_is_charged_once(api: Api, media: MediaServer) -> None:
     key = await api.key(credits=2)
     body = image_body(media.url("/front.jpg"), media.url("/side.png"), media.url("/back.jpg"),
-                      tag_list=[{"tag_id": "o_102"}], element_voice_id="voice-1")  # fmt: skip
+                      tag_list=[{"tag_id": "o_102"}])  # fmt: skip
     submitted = (await api.submit(key, body)).json()
     assert submitted["status"] == "pending" and submitted["progress"] == 0
     assert submitted["usage"] == {"billing_rule": "per_call", "credits_reserved": 1, "user_group": "default"}
@@ -44,7 +45,7 @@ async def test_seed_example_from_urls_completes_and_is_charged_once(api: Api, me
     assert task["usage"]["credits_charged"] == 1 and task["task_info"]["can_cancel"] is False
     result = task["result_data"]
     assert result["element_id"].isdigit() and int(result["element_id"]) < 2**53
-    assert result["tag_list"] == [{"tag_id": "o_102"}] and result["element_voice_info"] == {"voice_id": "voice-1"}
+    assert result["tag_list"] == [{"tag_id": "o_102"}] and "element_voice_info" not in result
     assert len(result["element_image_list"]["refer_images"]) == 2
     stored = result["element_image_list"]["frontal_image"].removeprefix("http://testserver")
     got = await api.client.get(stored)
@@ -74,16 +75,56 @@ async def test_media_rules_fail_the_task_naming_image_and_rule(api: Api, media: 
     assert "refer_images[0]" in task["error"]["message"]
 
 
+def _video_body(video_list: dict[str, Any], **params: Any) -> dict[str, Any]:
+    return {"model": "kling-custom-element", "model_params": {
+        "element_name": "clip", "element_description": "from a video", "reference_type": "video_refer",
+        "element_video_list": video_list, **params}}  # fmt: skip
+
+
 async def test_base64_video_makes_an_element_with_a_thumbnail(api: Api) -> None:
     key = await api.key()
     clip = "data:video/mp4;base64," + base64.b64encode(mediagen.mp4(1920, 1080, seconds=4, fps=4)).decode()
-    body = {"model": "kling-custom-element", "model_params": {
-        "element_name": "clip", "element_description": "from a video", "reference_type": "video_refer",
-        "element_video_list": {"video_url": clip}}}  # fmt: skip
-    task = await api.wait(key, (await api.submit(key, body)).json()["id"])
+    task = await api.wait(key, (await api.submit(key, _video_body({"video_url": clip}))).json()["id"])
     assert task["status"] == "completed", task
     videos = task["result_data"]["element_video_list"]
     assert videos["refer_videos"][0]["video_url"].endswith(".mp4") and videos["thumbnail_url"].endswith(".jpg")
+
+
+async def test_a_720p_video_url_with_a_voice_makes_an_element(api: Api, media: MediaServer) -> None:
+    """EvoLink's newer video rule (contract 9): 1280x720 for 5 s is taken; the voice id passes through."""
+    key = await api.key()
+    clip = mediagen.mp4(1280, 720, seconds=5, fps=4)
+    media.serve("/clip.mp4", clip, "video/mp4")
+    body = _video_body({"refer_videos": [{"video_url": media.url("/clip.mp4")}]}, element_voice_id="voice-1")
+    task = await api.wait(key, (await api.submit(key, body)).json()["id"])
+    assert task["status"] == "completed", task
+    result = task["result_data"]
+    assert result["reference_type"] == "video_refer" and result["element_voice_info"] == {"voice_id": "voice-1"}
+    stored_url = result["element_video_list"]["refer_videos"][0]["video_url"]
+    stored = await api.client.get(stored_url.removeprefix("http://testserver"))
+    assert stored.status_code == 200 and stored.content == clip
+    element = (await api.client.get(f"/v1/elements/{result['element_id']}", headers=auth(key))).json()
+    assert element["element_voice_info"] == {"voice_id": "voice-1"}
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "seconds", "rule"),
+    [
+        (1280, 720, 9, "must be 3-8 seconds long, got 9.0 s"),
+        (600, 1080, 4, "must have width and height within 720-2160 px, got 600x1080"),
+        (2160, 720, 4, "must have an aspect ratio between 1:2.5 and 2.5:1, got 2160x720"),
+    ],
+)
+async def test_a_video_url_breaking_the_rule_fails_naming_it(api: Api, media: MediaServer, width: int, height: int,
+                                                             seconds: int, rule: str) -> None:  # fmt: skip
+    key = await api.key(credits=1)
+    media.serve("/bad.mp4", mediagen.mp4(width, height, seconds=seconds, fps=1), "video/mp4")
+    body = _video_body({"refer_videos": [{"video_url": media.url("/bad.mp4")}]})
+    task = await api.wait(key, (await api.submit(key, body)).json()["id"])
+    field = "model_params.element_video_list.refer_videos[0].video_url"
+    assert task["status"] == "failed" and task["error"] == {"code": "invalid_parameters", "type": "task_error",
+                                                             "message": f"{field} {rule}"}  # fmt: skip
+    assert task["usage"]["credits_charged"] == 0
 
 
 async def test_402_creates_nothing(api: Api) -> None:

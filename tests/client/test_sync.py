@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from client.live import LiveServer, flaky_proxy, free_port, jpeg, slow_images
+from fakes.mediagen import mp4
 from reelgate.callbacks import new_secret, signed_headers
 from reelgate_client import (
     APIConnectionError,
@@ -52,7 +53,6 @@ def test_create_from_file_paths_and_wait_reports_progress(client: Reelgate, imag
         frontal=front,
         refer=[str(side), back],
         tags=["o_102"],
-        voice_id="voice-1",
     )
     assert task.status in ("pending", "processing") and task.id.startswith("task-unified-")
     assert task.usage is not None and task.usage.credits_reserved == 1 and task.can_cancel
@@ -65,10 +65,27 @@ def test_create_from_file_paths_and_wait_reports_progress(client: Reelgate, imag
     assert progress == sorted(progress) and progress[-1] == 100 and seen[-1].status == "completed"
     result = done.result
     assert result is not None and isinstance(result.element_id, str) and result.element_id.isdigit()
-    assert (result.element_name, result.tags, result.voice_id) == ("Rover", ("o_102",), "voice-1")
+    assert (result.element_name, result.tags, result.voice_id) == ("Rover", ("o_102",), None)
     assert len(result.refer_images) == 2 and result.frontal_image and result.frontal_image.startswith("http")
     assert done.usage is not None and done.usage.credits_charged == 1
     assert client.tasks.retrieve(done.id) == done and done.raw["result_data"]["element_id"] == result.element_id
+
+
+def test_create_from_a_720p_video_with_a_voice(client: Reelgate, tmp_path: Path) -> None:
+    """A video element (1280x720, 5 s: EvoLink's newer rule) carries its voice id through to the result."""
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(mp4(1280, 720, seconds=5.0, fps=2))
+    task = client.elements.create(name="Talker", description="from a clip", video=clip, voice_id="voice-1")
+    done = client.tasks.wait(task, timeout=30)
+    assert done.status == "completed" and done.result is not None
+    assert (done.result.reference_type, done.result.voice_id) == ("video_refer", "voice-1")
+    assert done.result.video_url is not None and done.result.video_url.endswith(".mp4")
+
+
+def test_a_voice_on_an_image_element_is_a_bad_request(client: Reelgate) -> None:
+    with pytest.raises(BadRequestError) as caught:
+        client.elements.create(name="Mute", description="images", frontal=jpeg(5), refer=[jpeg(6)], voice_id="v-1")
+    assert (caught.value.code, caught.value.param) == ("invalid_parameter", "model_params.element_voice_id")
 
 
 def test_create_from_bytes_data_uri_and_bare_base64(client: Reelgate) -> None:

@@ -110,6 +110,11 @@ def _cross_rules(raw: dict[str, Any]) -> list[tuple[str, str]]:
             problems.append(("model_params.element_image_list", "is required when reference_type is image_refer"))
         if videos is not None:
             problems.append(("model_params.element_video_list", "is not allowed when reference_type is image_refer"))
+        if raw.get("element_voice_id") is not None:
+            # EvoLink's document: "only supported when reference_type = video_refer, not available for image_refer";
+            # accepting it here would store a voice the element would never speak with.
+            problems.append(("model_params.element_voice_id", "is not allowed when reference_type is image_refer "
+                             "(a voice applies to video_refer elements only)"))  # fmt: skip
     elif kind == "video_refer":
         if videos is None:
             problems.append(("model_params.element_video_list", "is required when reference_type is video_refer"))
