@@ -9,18 +9,20 @@ Amounts of credits are in thousandths, as the store keeps them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from reelgate.auth import hash_key, key_prefix, new_api_key
 from reelgate.callbacks import new_secret
+from reelgate.domain import is_task_id
 from reelgate.errors import InvalidRequest, NotFound
 from reelgate.store.accounts import AccountView
 from reelgate.store.task_lookup import TaskOverview, find_task
+from reelgate.webhook_service import SecretInfo, WebhookService
 
 if TYPE_CHECKING:  # the store's engines (SQLAlchemy, asyncpg) stay unloaded until a caller opens one
     from reelgate.store.sql import Store
 
-__all__ = ["AccountView", "KeyInfo", "Limits", "NewKey", "Operators", "TaskOverview"]
+__all__ = ["AccountView", "KeyInfo", "Limits", "NewKey", "Operators", "SecretInfo", "TaskOverview"]
 
 
 @dataclass(frozen=True)
@@ -126,12 +128,23 @@ class Operators:
         """The secret the account's callbacks are signed with."""
         return await self.store.accounts.webhook_secret(await self.account_id(account))
 
+    async def webhook_secret_info(self, account: str) -> SecretInfo:
+        """The account's signing secret's id and when it was made, as the tenant sees them (GET /v1/webhooks/secret)."""
+        return await WebhookService(self.store).secret(await self.account_id(account))
+
     async def rotate_webhook_secret(self, account: str) -> str:
-        """Replace the account's signing secret; callbacks sent from now on use the new one, which is returned."""
-        account_id = await self.account_id(account)
-        fresh = new_secret()
-        await self.store.accounts.set_webhook_secret(account_id, fresh)
-        return fresh
+        """Replace the account's signing secret; callbacks sent from now on use the new one, which is returned.
+        The same use case as the tenant's POST /v1/webhooks/secret/rotate."""
+        rotated = await WebhookService(self.store).rotate(await self.account_id(account))
+        return rotated.secret
+
+    async def resend_callback(self, task_id: str) -> dict[str, Any]:
+        """Send any account's task's dead callback delivery again (the tenant's POST .../callbacks/resend, without
+        its rate limit); returns the delivery as the tenant reads it."""
+        task = await self.store.tasks.get(task_id) if is_task_id(task_id) else None
+        if task is None:
+            raise NotFound(f"no task {task_id!r} in any account", code="task_not_found", param="task_id")
+        return await WebhookService(self.store).resend(task)
 
     async def find_task(self, task_id: str) -> TaskOverview:
         """Any account's task by id, with its owner, provider and times."""

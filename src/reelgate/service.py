@@ -52,6 +52,7 @@ from reelgate.store.elements import ElementRecord
 from reelgate.store.sql import Store
 from reelgate.store.tasks import Finish, Idempotency, NewTask
 from reelgate.store.uploads import Precheck
+from reelgate.webhook_service import public_delivery
 
 log = logging.getLogger("reelgate.service")
 MAX_LIST_LIMIT = 100
@@ -324,10 +325,11 @@ class TaskService:
             raise NotFound(f"task {task_id} not found", param="task_id", code="task_not_found")
         return record
 
-    async def list_tasks(self, owner: KeyOwner, *, status: str, model: str, after: str, limit: int) -> list[TaskRecord]:
+    async def list_tasks(self, owner: KeyOwner, *, status: str, model: str, after: str, limit: int,
+                         error_code: str = "") -> list[TaskRecord]:  # fmt: skip
         limit = min(max(limit, 1), MAX_LIST_LIMIT)
         return await self.store.tasks.list_for_account(owner.account_id, status=status, model=model, after=after,
-                                                       limit=limit)  # fmt: skip
+                                                       limit=limit, error_code=error_code)  # fmt: skip
 
     async def credits(self, owner: KeyOwner) -> dict[str, Any]:
         """EvoLink's credits answer (contract §9): ``token`` is the calling key's view, ``user`` the account's. A key
@@ -346,7 +348,7 @@ class TaskService:
             "object": "list",
             "task_id": task.id,
             "callback_url": task.callback_url,
-            "delivery": None if delivery is None else delivery_view(dict(delivery)),
+            "delivery": None if delivery is None else public_delivery(delivery),
             "data": [delivery_view(dict(a)) for a in attempts],
         }
 

@@ -1,4 +1,5 @@
-"""Task routes: submit, query (the hottest route), list, cancel and the callback delivery log."""
+"""Task routes: submit, query (the hottest route), list (by status, model or error code), cancel and the callback
+delivery log."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ from starlette.routing import Route
 from reelgate.api.context import ApiContext
 from reelgate.api.hot_path import SUBMIT_PATH, TASK_PREFIX
 from reelgate.api.http import JSON, guarded, query_choice, query_cursor, query_int, query_value, read_body
-from reelgate.domain import STATUSES, is_task_id
+from reelgate.domain import STATUSES, TASK_ERROR_CODES, is_task_id
 from reelgate.errors import InvalidRequest, ServiceUnavailable
 from reelgate.service import Submission
 from reelgate.store.accounts import KeyOwner
+
+ERROR_CODES = sorted(TASK_ERROR_CODES)  # listed in this order by a refusal, whatever the process's hash seed
 
 
 async def _owner(ctx: ApiContext, request: Request) -> KeyOwner:
@@ -59,6 +62,7 @@ def routes(ctx: ApiContext) -> list[Route]:
     async def list_tasks(request: Request) -> Response:
         owner = await _owner(ctx, request)
         status = query_choice(request, "status", STATUSES)
+        error_code = query_choice(request, "error_code", ERROR_CODES)  # a failed task's error.code
         model = query_value(request, "model", max_length=64)
         if model is not None and model not in service.catalog:
             raise InvalidRequest(f"model {model!r} does not exist; see GET /v1/models", param="model",
@@ -66,7 +70,7 @@ def routes(ctx: ApiContext) -> list[Route]:
         after = query_cursor(request, "after", is_task_id, "a task id (task-unified-<seconds>-<8 characters>)")
         limit = query_int(request, "limit", 20)
         tasks = await service.list_tasks(owner, status=status or "", model=model or "", after=after or "",
-                                         limit=limit + 1)  # fmt: skip
+                                         limit=limit + 1, error_code=error_code or "")  # fmt: skip
         page = tasks[: max(1, min(limit, 100))]
         return JSON({"object": "list", "data": [t.public() for t in page], "has_more": len(tasks) > len(page),
                      "last_id": page[-1].id if page else None})  # fmt: skip

@@ -25,6 +25,14 @@ class KeyOwner:
 
 
 @dataclass(frozen=True)
+class WebhookSecretRow:
+    """An account's signing secret, opened, and when it was made (Unix seconds)."""
+
+    secret: str
+    created: float
+
+
+@dataclass(frozen=True)
 class AccountView:
     id: int
     name: str
@@ -171,13 +179,20 @@ class AccountStore:
         return {str(r["kind"]): int(r["total"]) for r in rows}
 
     async def webhook_secret(self, account_id: int) -> str:
-        row = await self.db.read(
-            lambda c: c.one("SELECT webhook_secret FROM accounts WHERE id = :a", {"a": account_id})
-        )
-        assert row is not None
-        return self.box.open(str(row["webhook_secret"]))
+        return (await self.webhook_secret_record(account_id)).secret
 
-    async def set_webhook_secret(self, account_id: int, secret: str) -> None:
-        sql = "UPDATE accounts SET webhook_secret = :s WHERE id = :a"
+    async def webhook_secret_record(self, account_id: int) -> WebhookSecretRow:
+        """The account's signing secret (opened) and when it was made."""
+        # No date of its own: the secret is the one the account was made with.
+        sql = "SELECT webhook_secret, COALESCE(webhook_secret_created, created) AS made FROM accounts WHERE id = :a"
+        row = await self.db.read(lambda c: c.one(sql, {"a": account_id}))
+        assert row is not None
+        return WebhookSecretRow(self.box.open(str(row["webhook_secret"])), float(row["made"]))
+
+    async def set_webhook_secret(self, account_id: int, secret: str, now: float | None = None) -> float:
+        """Replace the signing secret (sealed), dated ``now`` (default: the current time); returns that date."""
+        made = time.time() if now is None else now
+        sql = "UPDATE accounts SET webhook_secret = :s, webhook_secret_created = :t WHERE id = :a"
         sealed = self.box.seal(secret)
-        await self.db.write(lambda c: c.run(sql, {"s": sealed, "a": account_id}))
+        await self.db.write(lambda c: c.run(sql, {"s": sealed, "t": made, "a": account_id}))
+        return made

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Literal
 
@@ -65,15 +66,32 @@ _CANDIDATES = (
     "busy + ROW_NUMBER() OVER (PARTITION BY account_id ORDER BY next_attempt, id) AS slot FROM picked) ranked "
     "WHERE slot <= :cap ORDER BY slot, next_attempt, id LIMIT :n"
 )
+# ``attempts`` as the dispatcher counts them: within the current round (a resend starts a new one, migration 0009).
 _TAKE = (
     "UPDATE deliveries SET lease_owner = :me, lease_expires = :exp WHERE {target} "
-    "RETURNING id, task_id, account_id, url, attempts, created"
+    "RETURNING id, task_id, account_id, url, attempts - round_base AS attempts, created"
 )
 NEXT_DUE = (
     f"{_ROOM} SELECT MIN(t) AS t FROM (SELECT MIN(lease_expires) AS t FROM deliveries WHERE status = 'pending' "
     "AND lease_expires >= :now UNION ALL SELECT (SELECT MIN(next_attempt) FROM deliveries "
     f"WHERE account_id = room.account_id AND {_FREE}) AS t FROM room) soonest"
 )
+
+
+# A delivery as its task's owner may see it (the delivery log, a resend's answer); ``in_flight`` is whether a
+# dispatcher holds a live lease on it, i.e. an attempt is under way.
+_SHOWN = (
+    "id, task_id, url, status, attempts, next_attempt, created, finished_at, resends, "
+    "CASE WHEN lease_expires >= :now THEN 1 ELSE 0 END AS in_flight"
+)
+
+
+@dataclass(frozen=True)
+class Resend:
+    """What a resend did: ``resent`` is True when this call started a new round."""
+
+    resent: bool
+    delivery: Row | None
 
 
 class DeliveryStore:
@@ -109,34 +127,35 @@ class DeliveryStore:
         return await self.db.write(work)
 
     async def record(self, a: Attempt, owner: str) -> bool:
-        """Log one attempt and move the delivery on; False if the lease was lost meanwhile."""
+        """Log one attempt and move the delivery on; False if the lease was lost meanwhile. ``a.attempt`` counts
+        within the round, as claims do; the row and the log count every attempt since the first."""
 
         async def work(c: Conn) -> bool:
-            moved = await c.run(
-                "UPDATE deliveries SET attempts = :n, status = :st, next_attempt = COALESCE(:next, next_attempt), "
-                "lease_owner = NULL, lease_expires = NULL, finished_at = :fin WHERE id = :id AND lease_owner = :me",
+            moved = await c.one(
+                "UPDATE deliveries SET attempts = round_base + :n, status = :st, "
+                "next_attempt = COALESCE(:next, next_attempt), lease_owner = NULL, lease_expires = NULL, "
+                "finished_at = :fin WHERE id = :id AND lease_owner = :me RETURNING attempts",
                 {"n": a.attempt, "st": "pending" if a.outcome == "retry" else a.outcome, "next": a.next_attempt,
                  "fin": None if a.outcome == "retry" else a.started_at, "id": a.delivery_id, "me": owner},
             )  # fmt: skip
-            if not moved:
+            if moved is None:
                 return False
             await c.run(
                 "INSERT INTO delivery_attempts (delivery_id, attempt, started_at, status_code, error, latency_ms, "
                 "next_attempt) VALUES (:d, :n, :s, :code, :err, :lat, :next)",
-                {"d": a.delivery_id, "n": a.attempt, "s": a.started_at, "code": a.status_code, "err": a.error,
-                 "lat": a.latency_ms, "next": a.next_attempt},
+                {"d": a.delivery_id, "n": int(moved["attempts"]), "s": a.started_at, "code": a.status_code,
+                 "err": a.error, "lat": a.latency_ms, "next": a.next_attempt},
             )  # fmt: skip
             return True
 
         return await self.db.write(work)
 
-    async def for_task(self, task_id: str) -> tuple[Row | None, list[Row]]:
+    async def for_task(self, task_id: str, now: float | None = None) -> tuple[Row | None, list[Row]]:
+        """The task's delivery and its attempts, oldest first; ``now`` decides whether a lease is live."""
+        now = time.time() if now is None else now
+
         async def work(c: Conn) -> tuple[Row | None, list[Row]]:
-            d = await c.one(
-                "SELECT id, url, status, attempts, next_attempt, created, finished_at FROM deliveries "
-                "WHERE task_id = :t",
-                {"t": task_id},
-            )
+            d = await c.one(f"SELECT {_SHOWN} FROM deliveries WHERE task_id = :t", {"t": task_id, "now": now})
             if d is None:
                 return None, []
             rows = await c.all(
@@ -147,6 +166,26 @@ class DeliveryStore:
             return d, rows
 
         return await self.db.read(work)
+
+    async def resend(self, task_id: str, now: float) -> Resend:
+        """Send a dead delivery again, at once, as a new round of attempts (the same webhook-id, retried 1/2/4 s
+        again); any other delivery is left as it is. ``resent`` says whether this call did it, and ``delivery``
+        is the row as it now stands (None when the task has no delivery). Conditional, so of two resends at the
+        same moment one starts the round and the other sees it pending."""
+
+        async def work(c: Conn) -> Resend:
+            row = await c.one(
+                "UPDATE deliveries SET status = 'pending', next_attempt = :now, round_base = attempts, "
+                "resends = resends + 1, finished_at = NULL, lease_owner = NULL, "
+                f"lease_expires = NULL WHERE task_id = :t AND status = 'dead' RETURNING {_SHOWN}",
+                {"t": task_id, "now": now},
+            )
+            if row is not None:
+                return Resend(True, row)
+            now_row = await c.one(f"SELECT {_SHOWN} FROM deliveries WHERE task_id = :t", {"t": task_id, "now": now})
+            return Resend(False, now_row)
+
+        return await self.db.write(work)
 
     async def next_due(self, now: float, per_account: int) -> float | None:
         """The earliest time a claim could take something: a due delivery of an account under its cap, or a lease

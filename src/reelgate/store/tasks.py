@@ -24,7 +24,27 @@ from reelgate.store.task_finish import Finish, finish_in
 from reelgate.store.task_leases import Claim
 from reelgate.store.task_rows import PUBLIC_COLS, record
 
-__all__ = ["Claim", "Finish", "Idempotency", "NewTask", "TaskStore", "finish_in", "record"]
+__all__ = ["Claim", "Finish", "Idempotency", "NewTask", "TaskStore", "finish_in", "list_query", "record"]
+
+
+def list_query(account_id: int, *, status: str, model: str, error_code: str, after: tuple[float, str] | None,
+               limit: int) -> tuple[str, dict[str, Any]]:  # fmt: skip
+    """A page of one account's tasks, newest first, after the task made at ``after`` (its created_at and id),
+    naming only the filters given. Both matter to the plan: SQLite plans before it sees the values, so a test such
+    as ``(:ec = '' OR error_code = :ec)`` would keep it from seeking ``tasks_failed_by_account`` (and the error
+    code filter would read every task of the account), and the row comparison is a range on the index, so a deep
+    page starts at its cursor instead of reading past every newer task."""
+    where: list[str] = ["account_id = :a"]
+    params: dict[str, Any] = {"a": account_id, "n": limit}
+    for column, value in (("status", status), ("model", model), ("error_code", error_code)):
+        if value:
+            where.append(f"{column} = :{column}")
+            params[column] = value
+    if after is not None:
+        where.append("(created_at, id) < (:ca, :cid)")
+        params.update(ca=after[0], cid=after[1])
+    sql = f"SELECT {PUBLIC_COLS} FROM tasks WHERE {' AND '.join(where)} ORDER BY created_at DESC, id DESC LIMIT :n"
+    return sql, params
 
 
 class TaskStore:
@@ -75,21 +95,20 @@ class TaskStore:
         return rec
 
     async def list_for_account(
-        self, account_id: int, *, status: str, model: str, after: str, limit: int
+        self, account_id: int, *, status: str, model: str, after: str, limit: int, error_code: str = ""
     ) -> list[TaskRecord]:
+        """The account's tasks newest first, after the task ``after`` (a previous page's last id; unknown: from the
+        newest), with the given status, model and error code ('' for any)."""
+
         async def work(c: Conn) -> list[TaskRecord]:
             cursor = await c.one(
                 "SELECT created_at FROM tasks WHERE id = :id AND account_id = :a",
                 {"id": after, "a": account_id},
             )
-            rows = await c.all(
-                f"SELECT {PUBLIC_COLS} FROM tasks WHERE account_id = :a AND (:st = '' OR status = :st) "
-                "AND (:m = '' OR model = :m) AND (created_at < :ca OR (created_at = :ca AND id < :cid) OR :ca < 0) "
-                "ORDER BY created_at DESC, id DESC LIMIT :n",
-                {"a": account_id, "st": status, "m": model, "n": limit, "cid": after,
-                 "ca": float(cursor["created_at"]) if cursor else -1.0},
-            )  # fmt: skip
-            return [record(r) for r in rows]
+            start = None if cursor is None else (float(cursor["created_at"]), after)
+            sql, params = list_query(account_id, status=status, model=model, error_code=error_code, after=start,
+                                     limit=limit)  # fmt: skip
+            return [record(r) for r in await c.all(sql, params)]
 
         return await self.db.read(work)
 
