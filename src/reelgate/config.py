@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 MB = 1024 * 1024
 
@@ -57,6 +58,18 @@ def _providers(raw: str) -> dict[str, str]:
             raise ConfigError(f"REELGATE_PROVIDERS entries must look like model=provider, got {part!r}")
         out[model.strip()] = provider.strip()
     return out
+
+
+def _storage_url(raw: str) -> str:
+    """``file:///absolute/path`` or ``s3://bucket[/prefix]`` (contract 11); empty: the data directory's assets."""
+    if not raw:
+        return ""
+    parts = urlsplit(raw)
+    if parts.scheme == "file" and parts.netloc in ("", "localhost") and parts.path.startswith("/"):
+        return raw
+    if parts.scheme == "s3" and parts.netloc and not parts.query and not parts.fragment:
+        return raw
+    raise ConfigError(f"REELGATE_STORAGE_URL must be file:///absolute/path or s3://bucket/prefix, got {raw!r}")
 
 
 def _metrics_token(raw: str) -> str:
@@ -144,6 +157,15 @@ class Settings:
     secret_key: str = field(default="", repr=False)
     metrics_token: str = field(default="", repr=False)  # when set, /metrics needs "Authorization: Bearer <it>"
     prices: tuple[PriceOverride, ...] = ()  # the operator's price file (REELGATE_PRICES), over the catalogue's
+    # Stored media (contract 11): file:///path (default <data dir>/assets) or s3://bucket/prefix, and for S3 the
+    # endpoint of a non-AWS server and the standard AWS variables (empty: botocore's own chain, e.g. a role).
+    storage_url: str = ""
+    s3_endpoint_url: str = ""
+    s3_presign_seconds: int = 0  # > 0: GET /assets/<name> redirects to a presigned URL valid this long
+    aws_region: str = ""
+    aws_access_key_id: str = field(default="", repr=False)
+    aws_secret_access_key: str = field(default="", repr=False)
+    aws_session_token: str = field(default="", repr=False)
     file_retention_hours: float = 72.0  # how long a file of the file API (/api/v1/files) lives (docs/files.md)
     file_quota: int = 2000  # files one account may keep at once through the file API
 
@@ -153,6 +175,9 @@ class Settings:
 
     @property
     def assets_dir(self) -> Path:
+        """The directory backend's root: REELGATE_STORAGE_URL's path when it is a file URL, else the default."""
+        if self.storage_url.startswith("file:"):
+            return Path(unquote(urlsplit(self.storage_url).path))
         return self.data_dir / "assets"
 
     def with_changes(self, **changes: object) -> Settings:
@@ -198,6 +223,13 @@ class Settings:
             secret_key=env.get("REELGATE_SECRET_KEY", ""),
             metrics_token=_metrics_token(env.get("REELGATE_METRICS_TOKEN", "")),
             prices=load_prices(env.get("REELGATE_PRICES", "")),
+            storage_url=_storage_url(env.get("REELGATE_STORAGE_URL", "")),
+            s3_endpoint_url=env.get("REELGATE_S3_ENDPOINT_URL", "").rstrip("/"),
+            s3_presign_seconds=int(_num(env, "REELGATE_S3_PRESIGN_SECONDS", d.s3_presign_seconds)),
+            aws_region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION", ""),
+            aws_access_key_id=env.get("AWS_ACCESS_KEY_ID", ""),
+            aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY", ""),
+            aws_session_token=env.get("AWS_SESSION_TOKEN", ""),
             file_retention_hours=_positive(env, "REELGATE_FILE_RETENTION_HOURS", d.file_retention_hours),
             file_quota=int(_positive(env, "REELGATE_FILE_QUOTA", d.file_quota)),
         )

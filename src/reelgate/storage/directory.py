@@ -5,16 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import re
 import tempfile
+import time
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from pathlib import Path
 from typing import IO
 
-from reelgate.storage.base import ObjectInfo
+from reelgate.storage.base import ObjectInfo, is_storable
 
-# A backend never trusts a name: one path component of safe characters, so no "..", "/" or NUL reaches the disk.
-_SAFE = re.compile(r"[A-Za-z0-9_-]{1,128}\.[a-z0-9]{1,8}")
+_ASIDE = ".tmp-"  # the prefix of a file being written, renamed over its name once whole
 
 
 class _FileReader:
@@ -49,7 +48,7 @@ class DirectoryStorage:
         return f"DirectoryStorage({str(self._root)!r})"
 
     def _path(self, name: str) -> Path | None:
-        return self._root / name if _SAFE.fullmatch(name) else None
+        return self._root / name if is_storable(name) else None
 
     async def put(self, name: str, data: bytes | AsyncIterable[bytes]) -> None:
         if isinstance(data, bytes):
@@ -103,6 +102,12 @@ class DirectoryStorage:
     def public_url(self, name: str) -> str | None:
         return None  # files are served by Reelgate itself
 
+    async def signed_url(self, name: str) -> str | None:
+        return None
+
+    async def discard_incomplete(self, older_than: float) -> int:
+        return await asyncio.to_thread(self._unlink_aside, time.time() - older_than)
+
     async def aclose(self) -> None:
         return None
 
@@ -134,7 +139,7 @@ class DirectoryStorage:
     def _open_aside(self, target: Path) -> tuple[IO[bytes], str]:
         # A reader sees either no file or the whole file: write aside, flush to disk, then rename over.
         self._root.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self._root, prefix=".tmp-", suffix=target.suffix)
+        fd, tmp = tempfile.mkstemp(dir=self._root, prefix=_ASIDE, suffix=target.suffix)
         return os.fdopen(fd, "wb"), tmp
 
     def _commit(self, handle: IO[bytes], tmp: str, target: Path, *, sync_dir: bool = True) -> None:
@@ -157,6 +162,17 @@ class DirectoryStorage:
             if path is not None:
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
+
+    def _unlink_aside(self, before: float) -> int:
+        # Files a killed process was writing: a live writer's file is younger than any sane ``older_than``.
+        removed = 0
+        with contextlib.suppress(FileNotFoundError):
+            for entry in os.scandir(self._root):
+                with contextlib.suppress(FileNotFoundError):
+                    if entry.name.startswith(_ASIDE) and entry.stat().st_mtime < before:
+                        os.unlink(entry.path)
+                        removed += 1
+        return removed
 
     def _fsync_dir(self) -> None:
         fd = os.open(self._root, os.O_RDONLY)
