@@ -10,6 +10,7 @@ import asyncpg
 PG_BASE = os.environ.get("REELGATE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 TABLES = "accounts, api_keys, ledger, tasks, idempotency, elements, deliveries, delivery_attempts, task_claims, assets"
 TABLES += ", upstream_slots"  # migration 0008
+TABLES += ", files"  # migration 0010 (the file API)
 
 
 async def pg_admin(sql: str) -> None:
