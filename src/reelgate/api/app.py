@@ -9,13 +9,27 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Match, Route
 
-from reelgate.api import credits, elements, system, tasks, upstream_hook
+from reelgate.api import credits, elements, files, system, tasks, upstream_hook, webhooks
 from reelgate.api.context import ApiContext
 from reelgate.api.hot_path import SUBMIT_PATH, TASK_PREFIX, HotPathApp
 from reelgate.api.http import error_response
 from reelgate.errors import ApiError, InvalidRequest, NotFound
 from reelgate.heap import freeze_startup_objects
+
+
+def _allowed_methods(routes: list[BaseRoute], request: Request) -> str:
+    """Every method the request's path has, across all its routes (RFC 9110 Allow).
+
+    Starlette's own 405 lists only the methods of the first route whose path matched, so a path served by two
+    routes (``GET`` and ``DELETE /v1/elements/{element_id}``) would advertise half of what it does.
+    """
+    methods: set[str] = set()
+    for route in routes:
+        if isinstance(route, Route) and route.methods and route.matches(request.scope)[0] is not Match.NONE:
+            methods |= route.methods
+    return ", ".join(sorted(methods))
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -25,7 +39,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code == 405:
         err = ApiError(f"method {request.method} is not allowed on {request.url.path}", code="method_not_allowed")
         err.status, err.type = 405, "invalid_request_error"
-        err.headers = dict(exc.headers or {})  # Starlette lists the allowed methods in Allow (RFC 9110)
+        err.headers = {**(exc.headers or {}), "Allow": _allowed_methods(request.app.routes, request)}
         return error_response(err)
     return error_response(InvalidRequest(str(exc.detail)))
 
@@ -52,6 +66,8 @@ def create_app(ctx: ApiContext) -> Starlette:
             *task_routes,
             *elements.routes(ctx),
             *credits.routes(ctx),
+            *files.routes(ctx),
+            *webhooks.routes(ctx),
             *system.routes(ctx),
             *upstream_hook.routes(ctx),
         ],
