@@ -49,7 +49,9 @@ from reelgate_client._types import (
     VideoTask,
 )
 from reelgate_client._version import __version__
+from reelgate_client._webhook_types import CallbackDelivery, DeliveryStatus, TaskErrorCode, WebhookSecret
 from reelgate_client._webhooks import WebhookVerificationError
+from reelgate_client._webhooks import secret_id as webhook_secret_id
 from reelgate_client._webhooks import verify as verify_webhook
 
 __all__ = [
@@ -64,9 +66,11 @@ __all__ = [
     "AsyncReelgate",
     "AuthenticationError",
     "BadRequestError",
+    "CallbackDelivery",
     "CallbackLog",
     "ConflictError",
     "DeletedElement",
+    "DeliveryStatus",
     "Element",
     "ElementResult",
     "InsufficientQuotaError",
@@ -85,12 +89,15 @@ __all__ = [
     "SyncPage",
     "Task",
     "TaskError",
+    "TaskErrorCode",
     "TaskFailedError",
     "TaskStatus",
     "Usage",
     "UpstreamError",
     "VideoTask",
     "WaitTimeoutError",
+    "WebhookSecret",
     "WebhookVerificationError",
     "verify_webhook",
+    "webhook_secret_id",
 ]

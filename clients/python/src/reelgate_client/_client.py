@@ -1,5 +1,5 @@
 """The two entry points, ``Reelgate`` and ``AsyncReelgate``: configuration plus the tasks, elements, videos,
-models and credits."""
+models, credits and webhooks."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from reelgate_client._elements import AsyncElements, Elements
 from reelgate_client._models import AsyncModels, Models
 from reelgate_client._tasks import AsyncTasks, Tasks
 from reelgate_client._videos import AsyncVideos, Videos
+from reelgate_client._webhook_secrets import AsyncWebhooks, Webhooks
 
 
 class Reelgate(SyncAPIClient):
@@ -34,6 +35,7 @@ class Reelgate(SyncAPIClient):
         self.videos = Videos(self, self.tasks)
         self.models = Models(self)
         self.credits = CreditsResource(self)
+        self.webhooks = Webhooks(self)
 
 
 class AsyncReelgate(AsyncAPIClient):
@@ -56,3 +58,4 @@ class AsyncReelgate(AsyncAPIClient):
         self.videos = AsyncVideos(self, self.tasks)
         self.models = AsyncModels(self)
         self.credits = AsyncCreditsResource(self)
+        self.webhooks = AsyncWebhooks(self)

@@ -1,4 +1,5 @@
-"""``client.tasks``: retrieve, list (cursor pages), cancel, callback log, and wait with back-off; sync and async."""
+"""``client.tasks``: retrieve, list (cursor pages), cancel, callback log and resend, and wait with back-off; sync
+and async."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from reelgate_client._base import AsyncAPIClient, SyncAPIClient
 from reelgate_client._pages import AsyncPage, AsyncPaginator, SyncPage, page_parts
 from reelgate_client._poll import DEFAULT_WAIT_TIMEOUT, Poller, ProgressCallback
 from reelgate_client._types import CallbackLog, Task, TaskStatus
+from reelgate_client._webhook_types import CallbackDelivery, TaskErrorCode
 
 TaskRef = str | Task
+RESEND = "/callbacks/resend"
 
 
 def task_path(task: TaskRef, suffix: str = "") -> str:
@@ -37,16 +40,21 @@ class Tasks:
         model: str | None = None,
         limit: int | None = None,
         after: str | None = None,
+        error_code: TaskErrorCode | None = None,
     ) -> SyncPage[Task]:
-        """Newest first. Iterate the page to walk every task across pages, or use ``.data`` for this page only."""
-        params: dict[str, str | int | None] = {"status": status, "model": model, "limit": limit, "after": after}
+        """Newest first. Iterate the page to walk every task across pages, or use ``.data`` for this page only.
+        ``error_code`` keeps the failed tasks with that code (``request_cancelled``: the ones you cancelled)."""
+        params: dict[str, str | int | None] = {"status": status, "model": model, "limit": limit, "after": after,
+                                               "error_code": error_code}  # fmt: skip
         items, has_more, last_id, raw = page_parts(self._client.request("GET", "/v1/tasks", params=params))
         return SyncPage(
             [Task.from_dict(i) for i in items],
             has_more,
             last_id,
             raw,
-            fetch=lambda cursor: self.list(status=status, model=model, limit=limit, after=cursor),
+            fetch=lambda cursor: self.list(
+                status=status, model=model, limit=limit, after=cursor, error_code=error_code
+            ),
         )
 
     def cancel(self, task: TaskRef) -> Task:
@@ -55,6 +63,12 @@ class Tasks:
 
     def callbacks(self, task: TaskRef) -> CallbackLog:
         return CallbackLog.from_dict(self._client.request("GET", task_path(task, "/callbacks")))
+
+    def resend_callback(self, task: TaskRef) -> CallbackDelivery:
+        """Send a finished task's dead callback again: a new round of attempts, same webhook-id (``status`` is
+        ``pending`` again). ConflictError when it is still pending (``callback_pending``: also what a request retried
+        after a lost answer sees) or already delivered; RateLimitError past 5 a minute per account."""
+        return CallbackDelivery.from_dict(self._client.request("POST", task_path(task, RESEND)))
 
     def wait(
         self,
@@ -94,11 +108,13 @@ class AsyncTasks:
         model: str | None = None,
         limit: int | None = None,
         after: str | None = None,
+        error_code: TaskErrorCode | None = None,
     ) -> AsyncPaginator[Task]:
         """``await`` it for the first page, or ``async for task in client.tasks.list()`` for every task."""
 
         async def page(cursor: str | None) -> AsyncPage[Task]:
-            params: dict[str, str | int | None] = {"status": status, "model": model, "limit": limit, "after": cursor}
+            params: dict[str, str | int | None] = {"status": status, "model": model, "limit": limit, "after": cursor,
+                                                   "error_code": error_code}  # fmt: skip
             items, has_more, last_id, raw = page_parts(await self._client.request("GET", "/v1/tasks", params=params))
             return AsyncPage([Task.from_dict(i) for i in items], has_more, last_id, raw, fetch=page)
 
@@ -109,6 +125,10 @@ class AsyncTasks:
 
     async def callbacks(self, task: TaskRef) -> CallbackLog:
         return CallbackLog.from_dict(await self._client.request("GET", task_path(task, "/callbacks")))
+
+    async def resend_callback(self, task: TaskRef) -> CallbackDelivery:
+        """Send a finished task's dead callback again; see Tasks.resend_callback."""
+        return CallbackDelivery.from_dict(await self._client.request("POST", task_path(task, RESEND)))
 
     async def wait(
         self,

@@ -14,11 +14,18 @@ import time
 from collections.abc import Mapping
 
 SECRET_PREFIX = "whsec_"
+SECRET_ID_PREFIX = "whk_"
 DEFAULT_TOLERANCE = 300
 
 
 class WebhookVerificationError(ValueError):
     """The webhook's signature, timestamp or headers do not check out."""
+
+
+def secret_id(secret: str) -> str:
+    """The id the server shows for ``secret`` (``GET /v1/webhooks/secret``): ``whk_`` and the first 16 hex digits of
+    the SHA-256 of the secret. Compare it to tell whether the secret your receiver holds is the current one."""
+    return SECRET_ID_PREFIX + hashlib.sha256(secret.encode()).hexdigest()[:16]
 
 
 def _signature(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
