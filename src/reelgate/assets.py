@@ -96,6 +96,15 @@ class AssetStore:
         """The object ``/assets/<name>`` may serve: capability names only, so a content hash is never an address."""
         return await self.storage.open(name) if is_capability(name) else None
 
+    async def signed_url(self, name: str) -> str | None:
+        """A short-lived URL the backend itself serves a ``/assets`` object at (an S3 presigned GET, when so
+        configured), or None: Reelgate streams it. Capability names of objects that exist only, so a revoked name
+        still answers the contract's 404 rather than the bucket's."""
+        if not is_capability(name):
+            return None
+        url = await self.storage.signed_url(name)
+        return url if url is not None and await self.storage.exists(name) else None
+
     def url(self, name: str, base_url: str) -> str:
         """Where a client (or a vendor) fetches an object: the backend's own URL, else Reelgate's ``/assets``."""
         return self.storage.public_url(name) or f"{base_url}/assets/{name}"

@@ -66,7 +66,7 @@ async def test_an_upload_is_served_by_capability_and_the_picture_hash_says_nothi
             assert path.startswith("/assets/") and hashlib.sha256(data).hexdigest() not in path
             got = await anyone.get(path)
             assert got.status_code == 200 and got.content == data
-            assert got.headers["cache-control"] == "private, max-age=300"
+            assert got.headers["cache-control"] == "private, max-age=300, immutable"
             assert got.headers["content-type"] == "image/jpeg" and got.headers["x-content-type-options"] == "nosniff"
         for ext in EXTS:  # someone uploaded this very picture: its hash must not find it
             oracle = await anyone.head(f"/assets/{hashlib.sha256(front).hexdigest()}.{ext}")

@@ -3,7 +3,9 @@
 Starlette's FileResponse answers a bad range with its own plain-text 416 (or 400), and a file deleted between the
 route's check and the response with a plain 500; here the object is opened first through the storage interface (a
 deleted element's media are then simply not found), the range is decided before anything is sent, and the open
-object is streamed, whatever backend keeps it.
+object is streamed, whatever backend keeps it (a directory, or an S3 bucket through its ranged GETs). When the
+backend offers short-lived URLs (S3 with REELGATE_S3_PRESIGN_SECONDS), a GET is redirected there instead, so the
+bytes flow from the bucket and the URL handed out stays Reelgate's lasting one.
 """
 
 from __future__ import annotations
@@ -12,15 +14,19 @@ import re
 from email.utils import formatdate
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from reelgate.errors import RangeNotSatisfiable
+from reelgate.assets import AssetStore
+from reelgate.errors import NotFound, RangeNotSatisfiable
 from reelgate.storage import ObjectReader
 
 CHUNK = 256 * 1024
-# Revocable (an element's media go when it is deleted): no shared cache keeps a copy, a browser only briefly.
-CACHE_CONTROL = "private, max-age=300"
+# A name never changes its bytes (immutable: no revalidation while fresh), but it is revocable (an element's media
+# go when it is deleted): no shared cache keeps a copy, a browser only briefly.
+CACHE_CONTROL = "private, max-age=300, immutable"
+# A presigned URL expires: a browser must come back here rather than reuse a redirect to a stale one.
+REDIRECT_CACHE_CONTROL = "no-store"
 # ASCII digits, at most 18 (any file size fits): \d takes other scripts' digits, and int() refuses 4,300+ digits.
 _RANGE = re.compile(r"bytes=([0-9]{0,18})-([0-9]{0,18})")
 MEDIA_TYPES = {"jpg": "image/jpeg", "png": "image/png", "mp4": "video/mp4", "mov": "video/quicktime"}
@@ -67,6 +73,17 @@ class StoredFile(Response):
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             await self.reader.aclose()
+
+
+async def asset_response(request: Request, assets: AssetStore, name: str) -> Response:
+    """``GET``/``HEAD /assets/<name>``: a redirect to the backend's short-lived URL when it offers one (GET only: a
+    presigned GET does not sign HEAD), else the object streamed; 404 ``asset_not_found`` when there is none."""
+    if request.method == "GET" and (url := await assets.signed_url(name)) is not None:
+        return RedirectResponse(url, status_code=307, headers={"Cache-Control": REDIRECT_CACHE_CONTROL})
+    reader = await assets.open_public(name)
+    if reader is None:
+        raise NotFound("no such stored file", code="asset_not_found")
+    return await stored_file(request, name, reader)
 
 
 async def stored_file(request: Request, name: str, reader: ObjectReader) -> StoredFile:

@@ -6,11 +6,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from reelgate.api.asset_files import stored_file
+from reelgate.api.asset_files import asset_response
 from reelgate.api.context import ApiContext
 from reelgate.api.http import JSON, guarded, query_cursor, query_int
 from reelgate.api.tasks import _owner
-from reelgate.errors import NotFound
 
 
 def _is_element_id(value: str) -> bool:
@@ -45,11 +44,7 @@ def routes(ctx: ApiContext) -> list[Route]:
     async def asset(request: Request) -> Response:
         # A capability URL: whoever holds the name may read the file (the account it was given to, the vendor it
         # was handed to); a content hash is never a name, and a deleted element's files are gone (404).
-        name = request.path_params["name"]
-        reader = await service.assets.open_public(name)
-        if reader is None:
-            raise NotFound("no such stored file", code="asset_not_found")
-        return await stored_file(request, name, reader)
+        return await asset_response(request, service.assets, request.path_params["name"])
 
     return [
         Route("/v1/elements", list_elements, methods=["GET"]),
