@@ -1,0 +1,145 @@
+"""The API user's webhook commands, through ``reelgate_client``: ``reelgate webhook retrieve-secret`` (also
+``secret``) and ``reelgate webhook rotate-secret`` (also ``rotate``), named after ``client.webhooks``'s methods, and
+``reelgate task resend-callback TASK_ID`` (``client.tasks.resend_callback``).
+
+``webhook`` (the caller's own secret, through the API, with an API key) sits beside the operators' ``webhooks``
+(any account's secret, from the database), as ``task`` sits beside ``tasks``. The key and the server come from
+``--api-key``/``--base-url`` or ``REELGATE_API_KEY``/``REELGATE_BASE_URL``; answers go to stdout (``--json`` for
+scripts), notes and errors to stderr, so ``SECRET=$(reelgate webhook rotate-secret --yes)`` captures the new secret
+alone. Exit codes as the other user commands: 1 the server refused (e.g. 409 when a callback is not dead), 2 usage
+(no API key), 5 the server could not be reached.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from reelgate.cli.common import AsJson, grid, when
+from reelgate_client import (
+    DEFAULT_BASE_URL,
+    APIConnectionError,
+    APIStatusError,
+    CallbackDelivery,
+    Reelgate,
+    ReelgateError,
+    WebhookSecret,
+)
+
+EXIT_API, EXIT_USAGE, EXIT_CONNECTION = 1, 2, 5
+
+ApiKey = Annotated[str | None, typer.Option("--api-key", envvar="REELGATE_API_KEY", show_default=False,
+                                            help="API key (else REELGATE_API_KEY).")]  # fmt: skip
+_BASE_URL_HELP = f"Server URL (else REELGATE_BASE_URL, else {DEFAULT_BASE_URL})."
+BaseUrl = Annotated[str | None, typer.Option("--base-url", envvar="REELGATE_BASE_URL", show_default=False,
+                                             help=_BASE_URL_HELP)]  # fmt: skip
+Yes = Annotated[bool, typer.Option("--yes", "-y", help="Rotate without asking first (for scripts).")]
+TaskId = Annotated[str, typer.Argument(metavar="TASK_ID", help="The task id (task-unified-...).", show_default=False)]
+
+
+@dataclass(frozen=True)
+class TenantWebhookCommands:
+    """What to register: ``groups`` by name under ``reelgate`` (``webhook``), and ``task_commands`` by name under
+    the user's existing ``reelgate task`` group (``resend-callback``)."""
+
+    groups: dict[str, typer.Typer]
+    task_commands: dict[str, Callable[..., None]]
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+@contextlib.contextmanager
+def _session(api_key: str | None, base_url: str | None) -> Iterator[Reelgate]:
+    """A client for one command; a client error is one line on stderr and its exit code."""
+    if not api_key:
+        raise _fail("no API key: pass --api-key or set REELGATE_API_KEY (an operator's command for any account's "
+                    "secret is: reelgate webhooks)", EXIT_USAGE)  # fmt: skip
+    client = Reelgate(api_key=api_key, base_url=base_url)
+    try:
+        yield client
+    except APIConnectionError as exc:
+        raise _fail(f"{exc} (is the server running at {client.base_url}? see --base-url)", EXIT_CONNECTION) from None
+    except (APIStatusError, ReelgateError) as exc:
+        raise _fail(str(exc), EXIT_API) from None
+    finally:
+        client.close()
+
+
+def _print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def _secret_rows(secret: WebhookSecret) -> list[tuple[str, str]]:
+    return [("secret id", secret.id), ("created", when(secret.created))]
+
+
+def retrieve_secret(as_json: AsJson = False, api_key: ApiKey = None, base_url: BaseUrl = None) -> None:
+    """Show your webhook signing secret's id and when it was made (the secret itself is shown only by a rotation)."""
+    with _session(api_key, base_url) as client:
+        secret = client.webhooks.retrieve_secret()
+    if as_json:
+        _print_json(secret.raw)
+        return
+    table = grid()
+    for key, value in _secret_rows(secret):
+        table.add_row(Text(key), Text(value))
+    Console().print(table)
+
+
+def rotate_secret(yes: Yes = False, as_json: AsJson = False, api_key: ApiKey = None, base_url: BaseUrl = None) -> None:
+    """Replace your webhook signing secret at once and print the new one, shown this once, alone on stdout.
+
+    Every callback attempt from now on is signed with the new secret and the old one signs nothing more: update
+    your receiver right away (a callback it refuses meanwhile can be sent again with: reelgate task resend-callback).
+    """
+    if not yes:
+        typer.confirm("Rotate the webhook signing secret? Callbacks are signed with the new one at once", abort=True)
+    with _session(api_key, base_url) as client:
+        rotated = client.webhooks.rotate_secret()
+    if as_json:
+        _print_json(rotated.raw)
+        return
+    typer.echo(f"rotated: callbacks are now signed with secret {rotated.id} (shown once; store it now):", err=True)
+    typer.echo(rotated.secret)
+
+
+def _delivery_summary(delivery: CallbackDelivery) -> str:
+    return (f"resent the callback of {delivery.task_id} to {delivery.url} (webhook-id {delivery.id}, "
+            f"{delivery.attempts} attempts before, resend {delivery.resends}); it goes out now and is retried after "
+            "1, 2 and 4 s")  # fmt: skip
+
+
+def resend_callback(task_id: TaskId, as_json: AsJson = False, api_key: ApiKey = None, base_url: BaseUrl = None) -> None:
+    """Send a finished task's dead callback again (at most 5 a minute per account).
+
+    Only a delivery whose attempts all failed can be resent: one still being delivered or already delivered is
+    refused (exit 1), saying which.
+    """
+    with _session(api_key, base_url) as client:
+        delivery = client.tasks.resend_callback(task_id)
+    if as_json:
+        _print_json(delivery.raw)
+    else:
+        typer.echo(_delivery_summary(delivery))
+
+
+def tenant_webhook_commands() -> TenantWebhookCommands:
+    webhook = typer.Typer(
+        no_args_is_help=True,
+        help="Your webhook signing secret, through the API: its id, and rotating it (operators: reelgate webhooks).",
+    )
+    webhook.command("retrieve-secret")(retrieve_secret)
+    webhook.command("secret", help="The same as retrieve-secret: show the secret's id.")(retrieve_secret)
+    webhook.command("rotate-secret")(rotate_secret)
+    webhook.command("rotate", help="The same as rotate-secret: a new secret, shown once.")(rotate_secret)
+    return TenantWebhookCommands(groups={"webhook": webhook}, task_commands={"resend-callback": resend_callback})
