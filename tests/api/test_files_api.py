@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jsonschema
 import numpy as np
 import pytest
 from PIL import Image
@@ -21,6 +22,9 @@ from PIL import Image
 from fakes import mediagen
 from fakes.media_server import MediaServer
 from harness import image_body, make_settings
+from reelgate.api.openapi import openapi_document
+from reelgate.api.openapi_files import file_paths, file_schemas
+from reelgate.catalog import default_catalog
 from reelgate.errors import InvalidRequest
 from reelgate.files import FileService
 from reelgate.media.pool import MediaPool
@@ -34,6 +38,7 @@ MB = 1024 * 1024
 PUBLIC = "http://reelgate-files.invalid"  # .invalid never resolves: a file URL fetched over HTTP would fail
 FILES = "/api/v1/files"
 # The store's statements run on both engines in tests/store/test_files.py; the rows of these tests, on SQLite only.
+DOCUMENT_SCHEMAS = openapi_document(default_catalog(()))["components"]["schemas"]  # Error and what it refers to
 SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 FILE_FIELDS = {"file_id", "file_name", "original_name", "file_size", "mime_type", "upload_path", "file_url",
                "download_url", "upload_time", "expires_at"}  # fmt: skip
@@ -50,10 +55,20 @@ async def served(tmp_path: Path, db_url: str) -> AsyncIterator[Served]:
         yield running
 
 
+def _conforms(body: dict[str, Any], response: httpx.Response) -> None:
+    """The answer is what the OpenAPI document (api/openapi_files.py) says this route answers with this status."""
+    path = response.request.url.path
+    route = next(p for p in file_paths() if p == path or p == f"{FILES}/{{file_id}}" and path.count("/") == 4)
+    operation = file_paths()[route][response.request.method.lower()]
+    schema = operation["responses"][str(response.status_code)]["content"]["application/json"]["schema"]
+    jsonschema.validate(body, {**schema, "components": {"schemas": {**DOCUMENT_SCHEMAS, **file_schemas()}}})
+
+
 def _data(response: httpx.Response) -> dict[str, Any]:
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     assert body["success"] is True and body["code"] == 200
+    _conforms(body, response)
     return body["data"]  # type: ignore[no-any-return]
 
 
@@ -61,6 +76,7 @@ def _refused(response: httpx.Response, status: int, code: str) -> dict[str, Any]
     assert response.status_code == status, response.text
     body: dict[str, Any] = response.json()
     assert body["success"] is False and body["code"] == status and body["msg"] == body["error"]["message"]
+    _conforms(body, response)
     assert body["error"]["code"] == code, body
     return body["error"]  # type: ignore[no-any-return]
 
