@@ -250,18 +250,23 @@ class FileService:
         return None if record is None or reader is None else (record, reader)
 
     async def sweep(self, batch: int = 500) -> int:
-        """Remove expired files (and uploads abandoned by a dead process): objects first, then their rows."""
-        removed = 0
-        while found := await self.files.expired(time.time(), batch):
-            await self.storage.delete([r.name for r in found])
-            await self.files.forget([r.id for r in found])
-            removed += len(found)
-            if len(found) < batch:
-                break
-        return removed
+        return await sweep_files(self.files, self.storage, batch)
 
     async def aclose(self) -> None:
         await self._fetch.aclose()
+
+
+async def sweep_files(files: FileStore, storage: Storage, batch: int = 500) -> int:
+    """Remove expired files (and uploads abandoned by a dead process), objects first, then their rows; how many.
+    Idempotent, so every worker may run it (the worker's hourly sweep)."""
+    removed = 0
+    while found := await files.expired(time.time(), batch):
+        await storage.delete([r.name for r in found])
+        await files.forget([r.id for r in found])
+        removed += len(found)
+        if len(found) < batch:
+            break
+    return removed
 
 
 @contextlib.contextmanager
