@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
+
+# The code of a media item that breaks a rule, by kind: the vendor's task error codes (contract 3.1, EvoLink's
+# error list), used for a URL item (a failed task) and a Base64 item (400 at submit) alike, so a client handles one
+# rule one way wherever it was found (docs/input-rules.md).
+MEDIA_ERROR_CODES: Final = {"image": "image_processing_error", "video": "invalid_parameters"}
 
 
 class ApiError(Exception):

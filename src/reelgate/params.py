@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import regex
 from pydantic import ValidationInfo
@@ -102,12 +102,30 @@ def media_source(value: str, kind: Literal["image", "video"], info: ValidationIn
     return value
 
 
+MISSING_PARAMETER = "missing_parameter"
+INVALID_PARAMETER = "invalid_parameter"
+
+
+class Missing(NamedTuple):
+    """A problem that is a required field left out: answered as ``missing_parameter`` wherever the field sits (a
+    plain ``(path, sentence)`` tuple is any other broken rule, ``invalid_parameter``)."""
+
+    path: str
+    message: str
+
+
+def problem_code(problem: tuple[str, str]) -> str:
+    return MISSING_PARAMETER if isinstance(problem, Missing) else INVALID_PARAMETER
+
+
 class ParamProblem(ValueError):
-    """All problems of one ``model_params``; each is ``(dotted path, sentence)``."""
+    """All problems of one ``model_params``; each is ``(dotted path, sentence)``, a ``Missing`` one for a required
+    field left out. ``code`` is the first problem's, the one the error body leads with."""
 
     def __init__(self, problems: list[tuple[str, str]]) -> None:
         super().__init__(problems[0][1])
         self.problems = problems
+        self.code = problem_code(problems[0])
 
 
 def dotted(loc: tuple[int | str, ...], root: str = "model_params") -> str:
@@ -115,6 +133,11 @@ def dotted(loc: tuple[int | str, ...], root: str = "model_params") -> str:
     for part in loc:
         path += f"[{part}]" if isinstance(part, int) else f".{part}"
     return path
+
+
+def problem_of(err: ErrorDetails, path: str, text: str) -> tuple[str, str]:
+    """One pydantic error as a problem: ``Missing`` when it is a required field left out."""
+    return Missing(path, text) if err["type"] == "missing" else (path, text)
 
 
 def sentence(err: ErrorDetails) -> str:

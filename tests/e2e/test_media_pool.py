@@ -121,7 +121,8 @@ async def test_one_account_gets_two_checks_at_once_one_body_waiting_and_no_more(
     assert refused.status_code == 429, refused.text
     assert refused.json()["error"]["code"] == "too_many_concurrent_uploads" and refused.headers["retry-after"] == "1"
     assert refused_after < 2.0  # at once, not after the account's jobs
-    assert queued.status_code == 400 and queued.json()["error"]["code"] == "invalid_media"  # checked in its turn
+    # checked in its turn, and refused with the code a URL item's task would fail with
+    assert queued.status_code == 400 and queued.json()["error"]["code"] == "image_processing_error"
     assert mine.status_code == 200, mine.text  # waited for a process, was not refused
 
 

@@ -19,7 +19,7 @@ from reelgate.bodies import body_hash, json_object
 from reelgate.catalog.spec import ModelSpec
 from reelgate.errors import InvalidRequest, MediaError
 from reelgate.media.inline import InlineLimits, Upload
-from reelgate.params import ParamProblem
+from reelgate.params import ParamProblem, problem_code
 
 HEAD_FIELDS = ("model", "callback_url")
 CLIP = 4096  # longer head values are cut to CLIP + 1 characters: still refused as too long, never shipped whole
@@ -72,8 +72,9 @@ class CheckedBody:
 
 
 def param_error(exc: ParamProblem) -> InvalidRequest:
-    details = [{"param": p, "message": m} for p, m in exc.problems]
-    return InvalidRequest(exc.problems[0][1], param=exc.problems[0][0], details=details if len(details) > 1 else None)
+    details = [{"param": p[0], "message": p[1], "code": problem_code(p)} for p in exc.problems]
+    return InvalidRequest(exc.problems[0][1], param=exc.problems[0][0], code=exc.code,
+                          details=details if len(details) > 1 else None)  # fmt: skip
 
 
 def parse_params(spec: ModelSpec, body: dict[str, Any]) -> BaseModel:
@@ -112,7 +113,7 @@ def check_submission(raw: bytes, gate: SubmitGate) -> CheckedBody:
     except InvalidRequest as exc:
         return CheckedBody(head, digest, refusal=Refusal.of(exc))
     except MediaError as exc:
-        return CheckedBody(head, digest, refusal=Refusal(exc.message, "invalid_media", exc.param))
+        return CheckedBody(head, digest, refusal=Refusal(exc.message, exc.code, exc.param))
     return CheckedBody(head, digest, dump, uploads)
 
 

@@ -8,7 +8,7 @@ from typing import Literal
 
 from PIL import Image, ImageOps
 
-from reelgate.errors import MediaError
+from reelgate.errors import MEDIA_ERROR_CODES, MediaError
 from reelgate.media.similarity import Fingerprint, difference, fingerprint, is_same_picture
 
 MIN_SIDE = 300
@@ -17,7 +17,7 @@ MAX_ASPECT = 2.5
 # in practice, and it stays below Pillow's own bomb warning (about 89 MP), so Pillow never needs its globals.
 MAX_PIXELS = 50_000_000
 
-_CODE = "image_processing_error"
+_CODE = MEDIA_ERROR_CODES["image"]
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _JPEG_MAGIC = b"\xff\xd8\xff"
 # JPEG start-of-frame markers carry the dimensions; C4 (DHT), C8 (JPG) and CC (DAC) share the range but do not.

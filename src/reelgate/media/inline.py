@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from reelgate.errors import MEDIA_ERROR_CODES
 from reelgate.media.fetch import decode_inline
 from reelgate.media.images import ImageInfo, inspect_image
 from reelgate.media.video import inspect_video
@@ -43,7 +44,7 @@ def decode_item(source: str, field: str, kind: Literal["image", "video"],
                 limits: InlineLimits) -> tuple[Upload, ImageInfo | None]:  # fmt: skip
     """Decode one Base64 item and inspect it by its kind; an image's info comes back for comparisons."""
     limit = limits.for_kind(kind)
-    data = decode_inline(source, field=field, max_bytes=limit)
+    data = decode_inline(source, field=field, max_bytes=limit, code=MEDIA_ERROR_CODES[kind])
     if kind == "image":
         info = inspect_image(data, field=field, max_bytes=limit)
         return Upload(field, kind, data, info.ext), info

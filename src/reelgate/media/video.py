@@ -11,7 +11,7 @@ from typing import Any, Literal
 import av
 from PIL import Image
 
-from reelgate.errors import MediaError
+from reelgate.errors import MEDIA_ERROR_CODES, MediaError
 from reelgate.media.images import size_text
 
 MIN_SECONDS = 3.0
@@ -27,7 +27,7 @@ _SANE_MAX_SECONDS = 86_400.0
 # Bound the decode work when the seek lands far before the middle (e.g. a single keyframe at the start).
 _MAX_FRAMES_AFTER_SEEK = 600
 
-_CODE = "invalid_parameters"
+_CODE = MEDIA_ERROR_CODES["video"]
 # ftyp major brands of MP4-family files; QuickTime's is "qt  ".
 _MP4_BRANDS = frozenset(
     {b"isom", b"iso2", b"iso3", b"iso4", b"iso5", b"iso6", b"mp41", b"mp42", b"mp71", b"avc1", b"M4V "}

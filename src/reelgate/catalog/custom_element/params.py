@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import ErrorDetails
 
-from reelgate.params import ParamProblem, dotted, free_text, media_source, sentence
+from reelgate.params import Missing, ParamProblem, dotted, free_text, media_source, problem_of, sentence
 
 TAG_IDS = {
     "o_101": "trending",
@@ -101,25 +101,34 @@ class CustomElementParams(_Strict):
         return v
 
 
+def _required(path: str, kind: str) -> Missing:
+    return Missing(path, f"{path} is required when reference_type is {kind}")
+
+
+def _not_allowed(path: str, kind: str, why: str = "") -> tuple[str, str]:
+    return path, f"{path} is not allowed when reference_type is {kind}{why}"
+
+
 def _cross_rules(raw: dict[str, Any]) -> list[tuple[str, str]]:
     kind = raw.get("reference_type")
     images, videos = raw.get("element_image_list"), raw.get("element_video_list")
+    image_list, video_list = "model_params.element_image_list", "model_params.element_video_list"
     problems: list[tuple[str, str]] = []
     if kind == "image_refer":
         if images is None:
-            problems.append(("model_params.element_image_list", "is required when reference_type is image_refer"))
+            problems.append(_required(image_list, kind))
         if videos is not None:
-            problems.append(("model_params.element_video_list", "is not allowed when reference_type is image_refer"))
+            problems.append(_not_allowed(video_list, kind))
         if raw.get("element_voice_id") is not None:
             # EvoLink's document: "only supported when reference_type = video_refer, not available for image_refer";
             # accepting it here would store a voice the element would never speak with.
-            problems.append(("model_params.element_voice_id", "is not allowed when reference_type is image_refer "
-                             "(a voice applies to video_refer elements only)"))  # fmt: skip
+            problems.append(_not_allowed("model_params.element_voice_id", kind,
+                                         " (a voice applies to video_refer elements only)"))  # fmt: skip
     elif kind == "video_refer":
         if videos is None:
-            problems.append(("model_params.element_video_list", "is required when reference_type is video_refer"))
+            problems.append(_required(video_list, kind))
         if images is not None:
-            problems.append(("model_params.element_image_list", "is not allowed when reference_type is video_refer"))
+            problems.append(_not_allowed(image_list, kind))
     return problems
 
 
@@ -142,9 +151,9 @@ def parse_custom_element(raw: Any) -> CustomElementParams:
         for err in exc.errors(include_url=False):
             loc = tuple(p for p in err["loc"] if p not in ("function-after[_flat_form(), VideoList]",))
             path = dotted(loc)
-            problems.append((path, f"{path} {_sentence(err)}"))
+            problems.append(problem_of(err, path, f"{path} {_sentence(err)}"))
         parsed = None
-    problems.extend((path, f"{path} {rule}") for path, rule in _cross_rules(raw))
+    problems.extend(_cross_rules(raw))
     if problems or parsed is None:
         raise ParamProblem(problems)
     return parsed

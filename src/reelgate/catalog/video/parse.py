@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from reelgate.params import ParamProblem, dotted, sentence
+from reelgate.params import ParamProblem, dotted, problem_of, sentence
 
 M = TypeVar("M", bound=BaseModel)
 Problems = list[tuple[str, str]]
@@ -48,7 +48,7 @@ def parse_video(cls: type[M], raw: Any, rules: Callable[[M], Problems]) -> M:
         problems = []
         for err in exc.errors(include_url=False):
             path = path_of(err["loc"])
-            problems.append((path, f"{path} {_sentence(err)}"))
+            problems.append(problem_of(err, path, f"{path} {_sentence(err)}"))
         raise ParamProblem(problems) from None
     found = rules(parsed)
     if found:

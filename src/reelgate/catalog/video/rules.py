@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from reelgate.catalog.video.fields import O3Shots, V3Shots
 from reelgate.catalog.video.parse import Problems
+from reelgate.params import Missing
 
 _ELEMENT_REF = re.compile(r"<<<element_(\d{1,4})>>>")
 
@@ -17,17 +18,17 @@ def shots(prompt: str | None, duration: int, params: V3Shots | O3Shots) -> Probl
     problems: Problems = []
     customize = params.multi_shot and params.shot_type == "customize"
     if params.multi_shot and params.shot_type is None:
-        problems.append(("model_params.shot_type", "model_params.shot_type is required when multi_shot is true"))
+        problems.append(Missing("model_params.shot_type", "model_params.shot_type is required when multi_shot is true"))
     if customize and params.multi_prompt is None:
-        problems.append(("model_params.multi_prompt",
-                         "model_params.multi_prompt is required when shot_type is customize"))  # fmt: skip
+        problems.append(Missing("model_params.multi_prompt",
+                                "model_params.multi_prompt is required when shot_type is customize"))  # fmt: skip
     if customize and params.multi_prompt is not None:
         total = sum(int(s.duration) for s in params.multi_prompt)
         if total != duration:
             problems.append(("model_params.multi_prompt", f"model_params.multi_prompt durations add up to {total} s; "
                              f"they must add up to duration ({duration} s)"))  # fmt: skip
     if not customize and not prompt:
-        problems.append(("prompt", "prompt is required (it may be empty only with multi_shot and shot_type customize)"))
+        problems += no_prompt(prompt, " (only multi_shot with shot_type customize goes without one)")
     return problems
 
 
@@ -39,7 +40,14 @@ def shot_prompts(prompt: str | None, duration: int, params: V3Shots | O3Shots, e
 
 
 def prompt_required(prompt: str | None) -> Problems:
-    return [] if prompt else [("prompt", "prompt is required")]
+    return [] if prompt else no_prompt(prompt)
+
+
+def no_prompt(prompt: str | None, why: str = "") -> Problems:
+    """A prompt left out is a missing parameter; one given empty (or blank) is an invalid one."""
+    if prompt is None:
+        return [Missing("prompt", f"prompt is required{why}")]
+    return [("prompt", f"prompt must not be empty{why}")]
 
 
 def element_refs(prompt: str | None, shot_prompts: Sequence[str], elements: int) -> Problems:
