@@ -33,6 +33,7 @@ from reelgate_client._errors import (
     UpstreamError,
     WaitTimeoutError,
 )
+from reelgate_client._files import File, FilePage, FileQuota
 from reelgate_client._media import MediaInput
 from reelgate_client._pages import AsyncPage, AsyncPaginator, SyncPage
 from reelgate_client._types import (
@@ -73,6 +74,9 @@ __all__ = [
     "DeliveryStatus",
     "Element",
     "ElementResult",
+    "File",
+    "FilePage",
+    "FileQuota",
     "InsufficientQuotaError",
     "InternalServerError",
     "MediaInput",

@@ -8,6 +8,7 @@ import httpx
 from reelgate_client._base import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, AsyncAPIClient, SyncAPIClient, Timeout
 from reelgate_client._credits import AsyncCreditsResource, CreditsResource
 from reelgate_client._elements import AsyncElements, Elements
+from reelgate_client._files import AsyncFiles, Files
 from reelgate_client._models import AsyncModels, Models
 from reelgate_client._tasks import AsyncTasks, Tasks
 from reelgate_client._videos import AsyncVideos, Videos
@@ -35,6 +36,7 @@ class Reelgate(SyncAPIClient):
         self.videos = Videos(self, self.tasks)
         self.models = Models(self)
         self.credits = CreditsResource(self)
+        self.files = Files(self)
         self.webhooks = Webhooks(self)
 
 
@@ -58,4 +60,5 @@ class AsyncReelgate(AsyncAPIClient):
         self.videos = AsyncVideos(self, self.tasks)
         self.models = AsyncModels(self)
         self.credits = AsyncCreditsResource(self)
+        self.files = AsyncFiles(self)
         self.webhooks = AsyncWebhooks(self)
