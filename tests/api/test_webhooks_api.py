@@ -13,18 +13,20 @@ from typing import Any
 
 import httpx
 import pytest
+from jsonschema import Draft202012Validator
 
 from client.live import jpeg, slow_images
 from client.webhook_server import FAST_RETRIES, HookServer, dead_delivery, element_body, threaded_server
 from dbs import truncate
 from fakes.receiver import Receiver
+from reelgate.api.openapi_webhooks import webhook_schemas
 from reelgate.domain import TASK_ERROR_CODES
 from reelgate.store.migrate import upgrade
 from reelgate.webhook_service import secret_id
 from reelgate_client import WebhookVerificationError, verify_webhook, webhook_secret_id
 
 ACCOUNTS = {name: 10 for name in ("rotor", "resender", "refused", "intruder", "limited", "bystander", "lister")}
-ISO = "%Y-%m-%dT%H:%M:%S"
+SCHEMAS = webhook_schemas()
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -76,6 +78,11 @@ def _wait_delivery(client: httpx.Client, task_id: str, status: str, attempts: in
     raise AssertionError(f"the delivery of {task_id} did not become {status} after {attempts} attempts: {log}")
 
 
+def _documented(schema: str, body: dict[str, Any]) -> None:
+    """The answer is what the OpenAPI document says it is (api/openapi_webhooks.py)."""
+    Draft202012Validator(SCHEMAS[schema]).validate(body)
+
+
 def _error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
     assert response.status_code == status, response.text
     error: dict[str, Any] = response.json()["error"]
@@ -89,6 +96,7 @@ def test_the_secret_is_shown_by_id_and_a_rotation_signs_the_next_callback(live: 
     assert first.status_code == 200 and set(first.json()) == {"object", "id", "created"}, first.text
     assert first.json()["object"] == "webhook_secret" and first.json()["id"].startswith("whk_")
     assert abs(first.json()["created"] - time.time()) < 120
+    _documented("WebhookSecret", first.json())
 
     old = client.post("/v1/webhooks/secret/rotate")
     new = client.post("/v1/webhooks/secret/rotate")
@@ -97,6 +105,7 @@ def test_the_secret_is_shown_by_id_and_a_rotation_signs_the_next_callback(live: 
     assert secret.startswith("whsec_") and secret != old.json()["secret"]
     assert new.json()["id"] == secret_id(secret) == webhook_secret_id(secret) != first.json()["id"]
     assert new.json()["created"] >= first.json()["created"]
+    _documented("WebhookSecretRotated", new.json())
     again = client.get("/v1/webhooks/secret")
     assert again.json() == {"object": "webhook_secret", "id": new.json()["id"], "created": new.json()["created"]}
     assert secret not in again.text and "whsec_" not in again.text
@@ -127,6 +136,8 @@ def test_a_dead_delivery_is_resent_as_a_new_round_and_delivered(live: HookServer
                                                                                        "pending", 4, 1)  # fmt: skip
         assert body["id"] == dead["delivery"]["id"] and body["task_id"] == task_id and body["in_flight"] is False
         assert body["next_attempt"].startswith(time.strftime("%Y-", time.gmtime())) and body["finished_at"] is None
+        _documented("CallbackDelivery", body)
+        _documented("CallbackDelivery", dead["delivery"])  # the delivery log shows the same object
         # The receiver still fails: a whole new round, retried after each delay again, then dead again.
         again = _wait_delivery(client, task_id, "dead", 8)
         assert [a["attempt"] for a in again["data"]] == list(range(1, 9))
