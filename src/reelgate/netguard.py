@@ -86,6 +86,40 @@ class BlockedAddress(Exception):
         self.address = address
 
 
+class ResolveFailed(httpcore.ConnectError):
+    """The host name could not be resolved; the resolver's own error (a ``socket.gaierror``, ...) is the cause."""
+
+    def __init__(self, host: str, error: OSError) -> None:
+        super().__init__(f"could not resolve {host}: {error}")
+        self.host = host
+
+
+class ResolveTimedOut(httpcore.ConnectTimeout):
+    """The resolver did not answer within the connect budget."""
+
+    def __init__(self, host: str) -> None:
+        super().__init__(f"resolving {host} timed out")
+        self.host = host
+
+
+class ConnectFailed(httpcore.ConnectError):
+    """No checked address of ``host`` took the connection; the last address's error is the cause."""
+
+    def __init__(self, host: str, addresses: list[str]) -> None:
+        super().__init__(f"could not connect to {host} (tried {', '.join(addresses)})")
+        self.host = host
+        self.addresses = addresses
+
+
+class ConnectTimedOut(httpcore.ConnectTimeout):
+    """No checked address of ``host`` answered within the connect timeout."""
+
+    def __init__(self, host: str, addresses: list[str]) -> None:
+        super().__init__(f"connecting to {host} timed out (tried {', '.join(addresses)})")
+        self.host = host
+        self.addresses = addresses
+
+
 def is_public_ip(ip: IPAddress) -> bool:
     """True only for addresses on the public internet; IPv6 wrappers of IPv4 are judged by the IPv4 inside."""
     if isinstance(ip, IPv4Address):
@@ -281,7 +315,9 @@ class _PinnedBackend(httpcore.AsyncNetworkBackend):
     ) -> httpcore.AsyncNetworkStream:
         addresses = await self._resolve(host, port, timeout)
         failure: Exception | None = None
+        tried: list[str] = []
         for address in addresses[:_MAX_ADDRESSES_TRIED]:
+            tried.append(str(address))
             try:
                 # An IP literal: the inner backend does no DNS lookup, so nothing can race the check.
                 return await self._inner.connect_tcp(
@@ -294,7 +330,12 @@ class _PinnedBackend(httpcore.AsyncNetworkBackend):
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 failure = exc
         assert failure is not None  # resolve_checked never returns an empty list
-        raise failure
+        # Name the addresses tried (for the operator's log; callers keep them from tenants) and keep the cause as
+        # the context too: httpcore's pool re-raises ``from None``, which drops a cause but not a context.
+        kind = ConnectTimedOut if isinstance(failure, httpcore.ConnectTimeout) else ConnectFailed
+        error = kind(host, tried)
+        error.__context__ = failure
+        raise error from failure
 
     async def _resolve(self, host: str, port: int, timeout: float | None) -> list[IPAddress]:
         budget = self._connect_timeout if timeout is None else min(timeout, self._connect_timeout)
@@ -302,9 +343,9 @@ class _PinnedBackend(httpcore.AsyncNetworkBackend):
             async with asyncio.timeout(budget):
                 return await resolve_checked(host, port, allow_private=self._allow_private, resolver=self._resolver)
         except TimeoutError:
-            raise httpcore.ConnectTimeout(f"resolving {host} timed out") from None
+            raise ResolveTimedOut(host) from None
         except OSError as exc:
-            raise httpcore.ConnectError(f"could not resolve {host}: {exc}") from exc
+            raise ResolveFailed(host, exc) from exc
 
     async def connect_unix_socket(
         self,
@@ -342,8 +383,10 @@ def guarded_transport(
 
     TLS still verifies the certificate against (and sends SNI for) the URL's host name.  A refused address
     surfaces from ``client.send``/``client.get`` as :class:`BlockedAddress` itself (not as an
-    ``httpx.HTTPError``); an unresolvable host as ``httpx.ConnectError``, a slow resolver as
-    ``httpx.ConnectTimeout``.  Every new connection is checked, so a followed redirect is checked too.
+    ``httpx.HTTPError``); an unresolvable host as ``httpx.ConnectError`` caused by :class:`ResolveFailed`, a slow
+    resolver as ``httpx.ConnectTimeout`` caused by :class:`ResolveTimedOut`, and an address that refuses or does
+    not answer as :class:`ConnectFailed` / :class:`ConnectTimedOut` (naming the addresses tried) under httpx's
+    own class.  Every new connection is checked, so a followed redirect is checked too.
     """
     backend = _PinnedBackend(allow_private=allow_private, resolver=resolver, connect_timeout=connect_timeout)
     ssl_context = httpx.create_ssl_context(verify=verify, trust_env=False)

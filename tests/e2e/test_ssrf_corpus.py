@@ -44,5 +44,8 @@ async def test_every_spelling_is_refused_as_media() -> None:
                 await load_media(url, field="model_params.element_image_list.frontal_image", kind="image",
                                  limits=limits, client=client, allow_private=False)  # fmt: skip
             assert refused.value.code == "image_processing_error" and refused.value.param is not None
+            # Refused plainly, naming no server setting (no variable names, no allow-list).
+            message = refused.value.message
+            assert "REELGATE" not in message and "allow" not in message.lower(), message
     finally:
         await client.aclose()

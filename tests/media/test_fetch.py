@@ -59,10 +59,17 @@ async def fetch(
 
 
 async def refusal(source: str, client: httpx.AsyncClient, **kwargs: object) -> MediaError:
+    """The MediaError of a refused source: a rule of the caller's input starts with the field, a fetch that failed
+    says "could not fetch <field> from <host>: <reason>"."""
     with pytest.raises(MediaError) as caught:
         await fetch(source, client, **kwargs)  # type: ignore[arg-type]
-    assert caught.value.param == FIELD and caught.value.message.startswith(FIELD + " ")
+    message = caught.value.message
+    assert caught.value.param == FIELD and message.startswith((FIELD + " ", f"could not fetch {FIELD} from "))
     return caught.value
+
+
+def fetch_failure(host: str, reason: str) -> str:
+    return f"could not fetch {FIELD} from {host}: {reason}"
 
 
 def test_is_url() -> None:
@@ -117,15 +124,18 @@ def test_inline_data_over_the_cap_is_refused_before_decoding() -> None:
 
 
 @pytest.mark.parametrize(
-    ("status", "kind", "code"), [(404, "image", "image_processing_error"), (500, "video", "invalid_parameters")]
-)
-async def test_http_errors_name_the_field_and_status(
-    server: MediaServer, loopback: httpx.AsyncClient, status: int, kind: str, code: str
+    ("status", "kind", "code", "shown"),
+    [(404, "image", "image_processing_error", "404 Not Found"), (500, "video", "invalid_parameters",
+     "500 Internal Server Error"), (403, "image", "image_processing_error", "403 Forbidden"),
+     (599, "image", "image_processing_error", "599")],
+)  # fmt: skip
+async def test_http_errors_name_the_field_host_and_status(
+    server: MediaServer, loopback: httpx.AsyncClient, status: int, kind: str, code: str, shown: str
 ) -> None:
-    server.status("/missing", status)
+    server.status("/missing", status, body=b"<html>the server's own words stay out</html>")
     error = await refusal(server.url("/missing"), loopback, kind=kind)
     assert error.code == code
-    assert error.message == f"{FIELD} could not be fetched: HTTP {status}"
+    assert error.message == fetch_failure(f"127.0.0.1:{server.port}", f"the server answered HTTP {shown}")
 
 
 async def test_follows_a_redirect_chain(server: MediaServer, loopback: httpx.AsyncClient) -> None:
@@ -141,7 +151,7 @@ async def test_follows_a_redirect_chain(server: MediaServer, loopback: httpx.Asy
 async def test_too_many_redirects(server: MediaServer, loopback: httpx.AsyncClient) -> None:
     server.redirect("/loop", "/loop")
     error = await refusal(server.url("/loop"), loopback)
-    assert error.message.endswith("more than 3 redirects")
+    assert error.message == fetch_failure(f"127.0.0.1:{server.port}", "it redirected more than 3 times")
     assert len(server.seen) == LIMITS.max_redirects + 1
 
 
@@ -154,7 +164,7 @@ async def test_redirect_to_a_refused_url_is_not_followed(
     """The first hop is a public-looking name (the client may reach loopback, the rules may not)."""
     server.redirect("/r", target.format(port=server.port))
     error = await refusal(server.url("/r", host="media.test"), loopback, allow_private=False)
-    assert "redirect was refused" in error.message
+    assert error.message.startswith(fetch_failure(f"media.test:{server.port}", "a redirect was refused (its target "))
     assert "127.0.0.1" not in error.message and "169.254" not in error.message  # the server's target stays private
     assert [seen.path for seen in server.seen] == ["/r"]
 
@@ -172,7 +182,8 @@ async def test_host_resolving_to_private_is_refused_without_leaking_it(
 ) -> None:
     server.serve("/a.jpg", b"x", "image/jpeg")
     error = await refusal(server.url("/a.jpg", host="media.test"), guarded, allow_private=False)
-    assert error.message == f"{FIELD} could not be fetched: its host is a private, loopback or reserved address"
+    assert error.message == fetch_failure(f"media.test:{server.port}", "it resolves to a non-public address")
+    assert "127.0.0.1" not in error.message
     assert server.seen == []
 
 
@@ -182,19 +193,21 @@ async def test_declared_length_over_the_cap_is_refused_before_reading(
     # The body is short: reading it would end in "connection broke"; the header alone decides.
     server.lie_about_length("/big.jpg", b"x" * 100, declared=LIMITS.max_bytes + 1)
     error = await refusal(server.url("/big.jpg"), loopback)
-    assert error.message == f"{FIELD} is larger than 1000000 bytes"
+    assert error.message == fetch_failure(f"127.0.0.1:{server.port}", "the file is larger than 1000000 bytes")
 
 
 async def test_streamed_body_over_the_cap_is_cut(server: MediaServer, loopback: httpx.AsyncClient) -> None:
     server.endless("/endless.jpg")
     error = await refusal(server.url("/endless.jpg"), loopback)
-    assert error.message.endswith("is larger than 1000000 bytes")
+    assert error.message == fetch_failure(f"127.0.0.1:{server.port}", "the file is larger than 1000000 bytes")
 
 
 async def test_body_shorter_than_declared(server: MediaServer, loopback: httpx.AsyncClient) -> None:
     server.lie_about_length("/short.jpg", b"x" * 100, declared=5000)
     error = await refusal(server.url("/short.jpg"), loopback)
-    assert error.message.endswith("the connection broke before the whole file arrived")
+    assert error.message == fetch_failure(
+        f"127.0.0.1:{server.port}", "the connection broke before the whole file arrived"
+    )
 
 
 async def test_server_that_never_answers_hits_the_read_timeout(
@@ -204,7 +217,7 @@ async def test_server_that_never_answers_hits_the_read_timeout(
     limits = FetchLimits(max_bytes=1000, read_timeout=0.3, total_timeout=5)
     started = time.monotonic()
     error = await refusal(server.url("/stall"), loopback, limits=limits)
-    assert error.message.endswith("the server did not answer in time")
+    assert error.message == fetch_failure(f"127.0.0.1:{server.port}", "the server sent nothing for 0.3 s")
     assert time.monotonic() - started < 2
 
 
@@ -213,14 +226,16 @@ async def test_trickling_server_is_cut_by_the_total_budget(server: MediaServer, 
     limits = FetchLimits(max_bytes=10**6, read_timeout=0.5, total_timeout=0.6)
     started = time.monotonic()
     error = await refusal(server.url("/slow.jpg"), loopback, limits=limits)
-    assert error.message.endswith("could not be fetched within 0.6 s")
+    assert error.message == fetch_failure(f"127.0.0.1:{server.port}", "the download did not finish within 0.6 s")
     assert time.monotonic() - started < 1.5
 
 
 async def test_encoded_body_is_refused(server: MediaServer, loopback: httpx.AsyncClient) -> None:
     server.serve("/a.jpg", b"\x1f\x8b" + b"\x00" * 20, "image/jpeg", **{"Content-Encoding": "gzip"})
     error = await refusal(server.url("/a.jpg"), loopback)
-    assert error.message.endswith("the server sent a compressed (Content-Encoding) body")
+    assert error.message == fetch_failure(
+        f"127.0.0.1:{server.port}", "the server sent a compressed (Content-Encoding) body"
+    )
 
 
 async def test_connection_refused(loopback: httpx.AsyncClient) -> None:
@@ -228,7 +243,7 @@ async def test_connection_refused(loopback: httpx.AsyncClient) -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     error = await refusal(f"http://127.0.0.1:{port}/a.jpg", loopback)
-    assert error.message == f"{FIELD} could not be fetched: the connection failed"
+    assert error.message == fetch_failure(f"127.0.0.1:{port}", "connection refused")
 
 
 async def test_url_rules_apply_to_the_callers_url(loopback: httpx.AsyncClient) -> None:
@@ -250,4 +265,4 @@ async def test_host_resolving_to_nothing() -> None:
 
     async with make_fetch_client(allow_private=False, limits=LIMITS, resolver=empty) as client:
         error = await refusal("http://void.test/a.jpg", client, allow_private=False)
-    assert error.message == f"{FIELD} could not be fetched: its host resolves to no address"
+    assert error.message == fetch_failure("void.test", "its host name resolves to no address")

@@ -1,24 +1,32 @@
-"""Read reference media from Base64 or from a URL: bounded in size and time, every hop checked by netguard."""
+"""Read reference media from Base64 or from a URL: bounded in size and time, every hop checked by netguard.
+
+A URL that cannot be fetched fails naming the field, the host and the reason in words safe for a tenant
+(media/failures.py); the operator's log gets the whole story.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import binascii
+import logging
 import re
 import ssl
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Literal
 
 import httpx
 
 from reelgate import __version__
-from reelgate.errors import MediaError
+from reelgate.errors import MEDIA_ERROR_CODES, MediaError
+from reelgate.media import failures
 from reelgate.media.images import size_text
 from reelgate.netguard import BlockedAddress, Resolver, guarded_transport, url_problem
 from reelgate.params import is_url
 
 MediaKind = Literal["image", "video"]
+log = logging.getLogger("reelgate.media")
 
 _SCHEMES = ("http", "https")
 _BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
@@ -100,7 +108,13 @@ def _timeout(limits: FetchLimits) -> httpx.Timeout:
 
 
 class _Failed(Exception):
-    """Internal: why a fetch failed, as a phrase to follow the field name."""
+    """Internal: why a fetch failed, in a tenant's words, and what the operator's log adds."""
+
+    def __init__(self, reason: str, *, error: BaseException | None = None, **log: object) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.error = error
+        self.log = log
 
 
 async def load_media(
@@ -111,41 +125,74 @@ async def load_media(
     limits: FetchLimits,
     client: httpx.AsyncClient,
     allow_private: bool,
+    task_id: str | None = None,
 ) -> bytes:
-    """The bytes of ``source`` (Base64 or http(s) URL); every failure is a MediaError naming ``field``."""
-    code = "image_processing_error" if kind == "image" else "invalid_parameters"
+    """The bytes of ``source`` (Base64 or http(s) URL); every failure is a MediaError naming ``field``.
+
+    A fetch that fails says "could not fetch <field> from <host>: <reason>" and logs the full detail (on the
+    ``reelgate.media`` logger, with ``task_id`` when given).
+    """
+    code = MEDIA_ERROR_CODES[kind]
     if not is_url(source):
         return decode_inline(source, field=field, max_bytes=limits.max_bytes, code=code)
     problem = url_problem(source, allow_private=allow_private, schemes=_SCHEMES)
     if problem is not None:
         raise MediaError(code, f"{field} {problem}", param=field)
+    visited = [source]  # the caller's URL, then every redirect target followed
     try:
         async with asyncio.timeout(limits.total_timeout):
-            return await _follow(source, kind, limits, client, allow_private)
+            return await _follow(visited, kind, limits, client, allow_private)
     except TimeoutError:
-        message = f"could not be fetched within {limits.total_timeout:g} s"
+        failed = _Failed(f"the download did not finish within {limits.total_timeout:g} s")
     except _Failed as exc:
-        message = str(exc)
-    raise MediaError(code, f"{field} {message}", param=field)
+        failed = exc
+    message = f"could not fetch {field} from {_where(source, visited[-1])}: {failed.reason}"
+    _log_failure(failed, field=field, url=visited[-1], hops=len(visited) - 1, task_id=task_id)
+    raise MediaError(code, message, param=field)
+
+
+def _host(url: str) -> str:
+    """The host (and a port that is not the scheme's default) of an http(s) URL, for a message."""
+    parsed = httpx.URL(url)
+    host = f"[{parsed.host}]" if ":" in parsed.host else parsed.host
+    return host if parsed.port is None else f"{host}:{parsed.port}"
+
+
+def _where(source: str, last: str) -> str:
+    first, failed = _host(source), _host(last)
+    return first if failed == first else f"{failed} (redirected from {first})"
+
+
+def _log_failure(failed: _Failed, *, field: str, url: str, hops: int, task_id: str | None) -> None:
+    extra: dict[str, object] = {"task_id": task_id, "field": field, "host": _host(url), "redirects": hops,
+                                # The query often carries a signature or token: the operator needs where, not that.
+                                "url": str(httpx.URL(url).copy_with(query=None, fragment=None)),
+                                "reason": failed.reason, **failed.log}  # fmt: skip
+    if failed.error is not None:
+        extra |= {"error": failures.detail(failed.error), "error_class": type(failed.error).__name__,
+                  "addresses": failures.addresses(failed.error)}  # fmt: skip
+    log.warning("media fetch failed", extra=extra)
 
 
 async def _follow(
-    url: str, kind: MediaKind, limits: FetchLimits, client: httpx.AsyncClient, allow_private: bool
+    visited: list[str], kind: MediaKind, limits: FetchLimits, client: httpx.AsyncClient, allow_private: bool
 ) -> bytes:
     for _ in range(limits.max_redirects + 1):
+        url = visited[-1]
         location = await _get(url, kind, limits, client)
         if isinstance(location, bytes):
             return location
         # Resolve relative to the current URL, then hold the target to the same rules as the caller's URL.
         try:
-            url = str(httpx.URL(url).join(location))
+            target = str(httpx.URL(url).join(location))
         except httpx.InvalidURL:
-            raise _Failed("could not be fetched: the server redirected to an invalid URL") from None
-        problem = url_problem(url, allow_private=allow_private, schemes=_SCHEMES)
+            raise _Failed("it redirected to an invalid URL", location=location[:300]) from None
+        problem = url_problem(target, allow_private=allow_private, schemes=_SCHEMES)
         if problem is not None:
-            # The target came from the server, not the caller: say why, but not where.
-            raise _Failed(f"could not be fetched: a redirect was refused (its target {problem})")
-    raise _Failed(f"could not be fetched: more than {limits.max_redirects} redirects")
+            # The target came from the server, not the caller: say why, but not where (the log has it).
+            raise _Failed(f"a redirect was refused (its target {problem})", location=target[:300])
+        visited.append(target)
+    raise _Failed(f"it redirected more than {limits.max_redirects} times")
 
 
 async def _get(url: str, kind: MediaKind, limits: FetchLimits, client: httpx.AsyncClient) -> bytes | str:
@@ -153,35 +200,76 @@ async def _get(url: str, kind: MediaKind, limits: FetchLimits, client: httpx.Asy
     headers = {"Accept": f"{kind}/*", "Accept-Encoding": "identity"}
     try:
         async with client.stream("GET", url, headers=headers, timeout=_timeout(limits)) as response:
+            peer = _peer(response)
             if response.is_redirect:
                 return response.headers["location"]
             if not response.is_success:
-                raise _Failed(f"could not be fetched: HTTP {response.status_code}")
-            return await _read_body(response, limits.max_bytes)
-    except BlockedAddress as exc:
-        # Name the rule, not the resolved address: that would tell the caller about our network.
-        reason = "resolves to no address" if exc.address is None else "is a private, loopback or reserved address"
-        raise _Failed(f"could not be fetched: its host {reason}") from None
-    except httpx.TimeoutException:
-        raise _Failed("could not be fetched: the server did not answer in time") from None
-    except httpx.RemoteProtocolError:
-        raise _Failed("could not be fetched: the connection broke before the whole file arrived") from None
-    except (httpx.HTTPError, httpx.InvalidURL):
-        # The details (addresses, errno text) describe our network, not the caller's input: keep them out.
-        raise _Failed("could not be fetched: the connection failed") from None
+                raise _Failed(f"the server answered HTTP {_status(response.status_code)}",
+                              status_code=response.status_code, peer=peer)  # fmt: skip
+            content_type = response.headers.get("content-type", "")
+            problem = content_type_problem(content_type, kind)
+            if problem is not None:
+                raise _Failed(problem, content_type=content_type[:200], peer=peer)
+            return await _read_body(response, limits.max_bytes, peer)
+    except (httpx.HTTPError, httpx.InvalidURL, BlockedAddress) as exc:
+        reason = failures.connection_reason(exc, connect_timeout=limits.connect_timeout,
+                                            read_timeout=limits.read_timeout)  # fmt: skip
+        raise _Failed(reason, error=exc) from None
 
 
-async def _read_body(response: httpx.Response, max_bytes: int) -> bytes:
+def _peer(response: httpx.Response) -> str | None:
+    """The address the answer came from (the operator's log only)."""
+    stream = response.extensions.get("network_stream")
+    address = stream.get_extra_info("server_addr") if stream is not None else None
+    return f"{address[0]}:{address[1]}" if isinstance(address, tuple) and len(address) >= 2 else None
+
+
+def _status(code: int) -> str:
+    """``404 Not Found``: the standard phrase, never the server's own text (which could say anything)."""
+    try:
+        return f"{code} {HTTPStatus(code).phrase}"
+    except ValueError:
+        return str(code)
+
+
+# Media types that say "this is a document, not a media file" (an HTML error or login page, a JSON error).
+_DOCUMENT_TOPS = frozenset({"text", "audio", "font", "model", "multipart", "message"})
+_DOCUMENT_TYPES = frozenset({"application/json", "application/xml", "application/xhtml+xml",
+                             "application/javascript", "application/pdf", "application/problem+json"})  # fmt: skip
+_MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,63}")
+_KIND_NAME = {"image": "an image", "video": "a video"}
+
+
+def content_type_problem(content_type: str, kind: MediaKind) -> str | None:
+    """Why a declared Content-Type rules the body out, or None when the content must decide.
+
+    Refused: a document type (text/html, application/json, ...) or the other kind of media (an image where a video
+    is wanted). Anything else (none, application/octet-stream, binary/octet-stream, an unknown type) is judged by
+    its content, as the rules say: many servers send a generic type for every file.
+    """
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if not _MEDIA_TYPE.fullmatch(media_type):
+        return None
+    top, _, sub = media_type.partition("/")
+    other_kind = top in ("image", "video") and top != kind
+    document = top in _DOCUMENT_TOPS or media_type in _DOCUMENT_TYPES or sub.endswith(("+json", "+xml"))
+    if top == kind or not (other_kind or document):
+        return None
+    return f"the server sent {media_type}, not {_KIND_NAME[kind]}"
+
+
+async def _read_body(response: httpx.Response, max_bytes: int, peer: str | None) -> bytes:
     encoding = response.headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("", "identity"):
         # Decompressing would let a small answer expand without bound; media files are compressed already.
-        raise _Failed("could not be fetched: the server sent a compressed (Content-Encoding) body")
+        raise _Failed("the server sent a compressed (Content-Encoding) body", content_encoding=encoding[:100],
+                      peer=peer)  # fmt: skip
     declared = response.headers.get("content-length", "")
     if declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
-        raise _Failed(f"is larger than {size_text(max_bytes)}")
+        raise _Failed(f"the file is larger than {size_text(max_bytes)}", content_length=declared[:30], peer=peer)
     body = bytearray()
     async for chunk in response.aiter_raw():
         body += chunk
         if len(body) > max_bytes:
-            raise _Failed(f"is larger than {size_text(max_bytes)}")
+            raise _Failed(f"the file is larger than {size_text(max_bytes)}", peer=peer)
     return bytes(body)

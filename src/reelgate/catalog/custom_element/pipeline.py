@@ -93,7 +93,7 @@ class MediaPipeline:
         )
 
     async def _load(self, field: str, source: str, kind: Literal["image", "video"],
-                    account_id: int) -> tuple[bytes, str | None]:  # fmt: skip
+                    job: Owner) -> tuple[bytes, str | None]:  # fmt: skip
         """The item's bytes, and its stored name when it was uploaded with the task (stored already)."""
         if source.startswith(ASSET_REF):
             name = source.removeprefix(ASSET_REF)
@@ -101,12 +101,12 @@ class MediaPipeline:
             if data is None:
                 raise MediaError("service_error", f"{field}: the stored copy of the upload is missing", param=field)
             return data, name
-        hosted = await read_hosted(self.assets.storage, source, field=field, kind=kind, account_id=account_id,
+        hosted = await read_hosted(self.assets.storage, source, field=field, kind=kind, account_id=job.account_id,
                                    max_bytes=self._limits[kind].max_bytes)  # fmt: skip
         if hosted is not None:  # a file API upload: read from storage, never fetched over HTTP
             return hosted, None
         data = await load_media(source, field=field, kind=kind, limits=self._limits[kind], client=self._client,
-                                allow_private=self.settings.allow_private_networks)  # fmt: skip
+                                allow_private=self.settings.allow_private_networks, task_id=job.task_id)  # fmt: skip
         return data, None
 
     async def _cpu(self, job: Owner, fn: Callable[..., T], *args: Any, payload: bytes | None = None) -> T:
@@ -124,7 +124,7 @@ class MediaPipeline:
         items = media_items(params)
         checked: list[_Checked] = []
         for index, (field, source, kind) in enumerate(items):
-            data, name = await self._load(field, source, kind, job.account_id)
+            data, name = await self._load(field, source, kind, job)
             # Decoding a 4K image or probing a video takes 100+ ms of CPU: off the event loop, so the API process
             # keeps answering polls meanwhile.
             limit = self.settings.image_max_bytes if kind == "image" else self.settings.video_max_bytes
