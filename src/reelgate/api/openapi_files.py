@@ -13,6 +13,13 @@ from typing import Any
 _REF = "#/components/schemas/"
 UPLOAD_TAGS = ["File Upload"]
 MANAGE_TAGS = ["File Management"]
+# A real 1x1 PNG: the examples are sent as they are (tests/fuzz runs them).
+_PNG = (
+    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC"
+)
+# What media/uploads.py's check_upload_path and check_file_name take (both trimmed first).
+_UPLOAD_PATH = r"^\s*/*[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*/*\s*$"
+_FILE_NAME = r'^\s*[^\s\x00-\x1f\x7f/\\"]([^\x00-\x1f\x7f/\\"]*[^\s\x00-\x1f\x7f/\\"])?\s*$'
 _FILE_ID = {"type": "string", "pattern": "^file_[0-9a-f]{24}$", "description": "Unique file identifier."}
 _NAME = "Kq3m9X0bTt2yLw8aJ5vN1cR7pZ4sE6hD-a42-e1767484800.png"
 _URL = f"https://reelgate.example.com/files/{_NAME}"
@@ -79,11 +86,12 @@ def _string(description: str, example: str) -> dict[str, Any]:
 
 def _names(path_example: str, name_example: str) -> dict[str, Any]:
     return {
-        "upload_path": _string("Custom upload path, shown back as `upload_path` (letters, digits, `_`, `-`, `.` in "
-                               "`/`-separated parts, at most 128 characters); default `images`.", path_example),
-        "file_name": _string("Custom file name, shown back as `file_name` and sent in Content-Disposition (at most "
-                             "255 characters, no `/`, `\\`, quotes or control characters); default "
-                             "`<file_id>.<ext>`.", name_example),
+        "upload_path": {**_string("Custom upload path, shown back as `upload_path` (letters, digits, `_`, `-`, `.` "
+                                  "in `/`-separated parts, at most 128 characters); default `images`.", path_example),
+                        "pattern": _UPLOAD_PATH},
+        "file_name": {**_string("Custom file name, shown back as `file_name` and sent in Content-Disposition (at "
+                                "most 255 characters, no `/`, `\\`, quotes or control characters); default "
+                                "`<file_id>.<ext>`.", name_example), "pattern": _FILE_NAME},
     }  # fmt: skip
 
 
@@ -110,7 +118,7 @@ def file_schemas() -> dict[str, Any]:
             "type": "object", "required": ["base64_data"],
             "properties": {"base64_data": _string("The image as a data URL (`data:image/png;base64,...`) or bare "
                                                   "Base64; one image per request.",
-                                                  "data:image/png;base64,iVBORw0KGgo..."),
+                                                  _PNG),
                            **_names("avatars", "avatar.png")},
         },
         "UrlUploadRequest": {
@@ -127,8 +135,10 @@ def file_schemas() -> dict[str, Any]:
             "properties": {"file": {"type": "string", "format": "binary",
                                     "description": "The image's bytes; one file per request."},
                            **_names("photos", "photo.png"),
-                           "uploadPath": {"type": "string", "description": "camelCase spelling of upload_path."},
-                           "fileName": {"type": "string", "description": "camelCase spelling of file_name."}},
+                           "uploadPath": {"type": "string", "pattern": _UPLOAD_PATH,
+                                          "description": "camelCase spelling of upload_path."},
+                           "fileName": {"type": "string", "pattern": _FILE_NAME,
+                                        "description": "camelCase spelling of file_name."}},
         },
         "FileData": {"type": "object", "required": list(file_data_properties),
                      "properties": file_data_properties, "examples": [_FILE_DATA]},
@@ -203,7 +213,7 @@ def file_paths() -> dict[str, Any]:
         "/api/v1/files/upload/base64": _upload(
             "uploadFileBase64", "Base64 file upload",
             "Upload an image sent as Base64 (a data URL or bare Base64) in a JSON body.",
-            _json_body("Base64UploadRequest", {"base64_data": "data:image/png;base64,iVBORw0KGgo..."}),
+            _json_body("Base64UploadRequest", {"base64_data": _PNG}),
             "400", "401", "413", "429", "503"),
         "/api/v1/files/upload/url": _upload(
             "uploadFileUrl", "URL file upload", "Upload an image Reelgate downloads from a public URL.",
