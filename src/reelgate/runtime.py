@@ -84,6 +84,9 @@ def build_runtime(
         rt.dispatcher = Dispatcher(settings, store, metrics=metrics, resolver=resolver)
     service.on_terminal.append(lambda task: _on_terminal(rt, task))
     service.on_submit.append(lambda task: _on_submit(metrics, task))
+    if rt.dispatcher is not None:  # a resent callback goes out now, not at the dispatcher's next poll (up to 1 s)
+        dispatcher_wake = rt.dispatcher.wake
+        service.on_callback_queued.append(lambda _task_id: dispatcher_wake.set())
     return rt
 
 

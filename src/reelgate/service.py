@@ -104,6 +104,7 @@ class TaskService:
         # Listeners told after a commit, in this process: they wake the worker and the dispatcher at once.
         self.on_terminal: list[Callable[[TaskRecord], None]] = []
         self.on_submit: list[Callable[[TaskRecord], None]] = []
+        self.on_callback_queued: list[Callable[[str], None]] = []  # a resend queued a task's callback (its id)
 
     def provider_for(self, spec: ModelSpec) -> str:
         return self.settings.providers.get(spec.name, spec.default_provider)

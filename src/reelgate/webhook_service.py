@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -61,10 +62,12 @@ def public_delivery(row: Row | dict[str, Any]) -> dict[str, Any]:
 
 
 class WebhookService:
-    """Webhook use cases over one store; each method is one use case, as a route or a command calls it."""
+    """Webhook use cases over one store; each method is one use case, as a route or a command calls it.
+    ``on_queued`` hear the task id of a callback a resend queued, after the commit (to wake a dispatcher)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, on_queued: Sequence[Callable[[str], None]] = ()) -> None:
         self.store = store
+        self.on_queued = on_queued
 
     async def secret(self, account_id: int) -> SecretInfo:
         found = await self.store.accounts.webhook_secret_record(account_id)
@@ -95,6 +98,8 @@ class WebhookService:
         if not done.resent:
             raise _not_resendable(task.id, view)
         log.info("callback resent", extra={"task_id": task.id, "delivery_id": view["id"], "resends": view["resends"]})
+        for listener in self.on_queued:
+            listener(task.id)
         return view
 
 

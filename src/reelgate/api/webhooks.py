@@ -38,7 +38,7 @@ async def _resend_budget(ctx: ApiContext, owner: KeyOwner) -> None:
 
 
 def routes(ctx: ApiContext) -> list[Route]:
-    hooks = WebhookService(ctx.service.store)
+    hooks = WebhookService(ctx.service.store, ctx.service.on_callback_queued)
 
     @guarded
     async def secret(request: Request) -> Response:
