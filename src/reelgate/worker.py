@@ -13,9 +13,11 @@ from typing import Any
 
 from reelgate.domain import COMPLETED, FAILED, new_webhook_id
 from reelgate.errors import StoreUnavailable, TaskFailure
+from reelgate.files import sweep_files
 from reelgate.identity import process_name
 from reelgate.providers import Completed, Failed, Job, Outcome, Pending, Provider
 from reelgate.service import TaskService
+from reelgate.store.files import FileStore
 from reelgate.store.tasks import Claim, Finish
 
 log = logging.getLogger("reelgate.worker")
@@ -89,6 +91,7 @@ class Worker:
             self._last_purge = now
             await self.service.purge_idempotency()
             await self.service.sweep_assets()
+            await sweep_files(FileStore(self.service.store.db), self.service.assets.storage)  # expired uploads
         free = self.concurrency - len(self._running)
         if free <= 0:
             return
