@@ -13,11 +13,19 @@ from typing import IO
 
 from reelgate.storage.base import ObjectInfo, is_storable
 
+_NOWAIT: int | None = getattr(os, "RWF_NOWAIT", None)  # Linux 4.14+: read only what is in the page cache
 _ASIDE = ".tmp-"  # the prefix of a file being written, renamed over its name once whole
 
 
 class _FileReader:
-    """An open file streamed in chunks off the event loop; closed by ``aclose``."""
+    """An open file streamed in chunks; closed by ``aclose``.
+
+    A chunk already in the page cache (a hot asset: the usual case) is read on the event loop itself with
+    ``RWF_NOWAIT``, which never waits for a disk; only a chunk that would wait goes to a thread. Handing every
+    chunk to a thread cost a round trip between threads each time: serving a cached 50 MB file measured 0.3x a
+    plain static-file server's throughput at 256 KiB chunks, 1.0x with this (docs/benchmarks.md), without the
+    larger chunks (and larger memory per response) the thread hops would otherwise need.
+    """
 
     def __init__(self, handle: IO[bytes]) -> None:
         self._handle = handle
@@ -25,17 +33,30 @@ class _FileReader:
         self.info = ObjectInfo(size=stat.st_size, modified=stat.st_mtime)
 
     async def chunks(self, start: int, end: int, chunk_size: int) -> AsyncIterator[bytes]:
-        remaining = end - start + 1
-        await asyncio.to_thread(self._handle.seek, start)
-        while remaining > 0:
-            chunk = await asyncio.to_thread(self._handle.read, min(chunk_size, remaining))
+        offset, fd = start, self._handle.fileno()
+        while offset <= end:
+            size = min(chunk_size, end - offset + 1)
+            chunk = _cached(fd, size, offset) or await asyncio.to_thread(os.pread, fd, size, offset)
             if not chunk:
                 return
-            remaining -= len(chunk)
+            offset += len(chunk)
             yield chunk
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self._handle.close)
+
+
+def _cached(fd: int, size: int, offset: int) -> bytes | None:
+    """What of ``size`` bytes at ``offset`` the page cache holds, read without waiting; None when nothing is (or
+    the platform or file system cannot say)."""
+    if _NOWAIT is None:
+        return None
+    buffer = bytearray(size)
+    try:
+        got = os.preadv(fd, [buffer], offset, _NOWAIT)
+    except OSError:  # EAGAIN: not cached; EOPNOTSUPP or EINVAL: a file system without non-blocking reads
+        return None
+    return bytes(memoryview(buffer)[:got]) if got else None
 
 
 class DirectoryStorage:
