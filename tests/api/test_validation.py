@@ -138,6 +138,7 @@ async def test_all_problems_are_listed(api: Api) -> None:
         ({"model": "kling-nope", "model_params": {}}, "model", "model_not_found"),
         ({"model": 5, "model_params": {}}, "model", "invalid_parameter"),
         ({"model": "kling-custom-element"}, "model_params", "missing_parameter"),
+        ({"model": "kling-custom-element", "model_params": {}}, "model_params.element_name", "missing_parameter"),
         ({"model": "kling-custom-element", "model_params": []}, "model_params", "invalid_parameter"),
     ],
 )
