@@ -72,15 +72,20 @@ def check_upload_path(value: object, field: str = "upload_path") -> str:
 
 
 def naming_from(fields: dict[str, Any]) -> Naming:
-    """The optional names among a body's or a form's fields (either spelling; the underscore one first)."""
-    file_name = _first(fields, "file_name", "fileName")
-    upload_path = _first(fields, "upload_path", "uploadPath")
-    return Naming(None if file_name is None else check_file_name(file_name),
-                  None if upload_path is None else check_upload_path(upload_path))  # fmt: skip
+    """The optional names among a body's or a form's fields. Either spelling; the camelCase one is read only when
+    the underscore one is absent or null. Every spelling sent must be a string (or null), so a bad value is never
+    silently shadowed; the rules apply to the one read, naming it."""
+    for given in NAME_FIELDS:
+        if fields.get(given) is not None and not isinstance(fields[given], str):
+            raise InvalidRequest(f"{given} must be a string", param=given)
+    file_name, upload_path = _first(fields, "file_name", "fileName"), _first(fields, "upload_path", "uploadPath")
+    return Naming(None if file_name is None else check_file_name(fields[file_name], file_name),
+                  None if upload_path is None else check_upload_path(fields[upload_path], upload_path))  # fmt: skip
 
 
-def _first(fields: dict[str, Any], *names: str) -> object:
-    return next((fields[name] for name in names if fields.get(name) is not None), None)
+def _first(fields: dict[str, Any], *names: str) -> str | None:
+    """The first of ``names`` sent with a value."""
+    return next((name for name in names if fields.get(name) is not None), None)
 
 
 def original_name_of_url(url: str) -> str | None:
