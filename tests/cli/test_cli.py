@@ -5,10 +5,15 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import httpx
+import pytest
 
 from client.live import REELGATE, LiveServer, free_port, jpeg, slow_images
 
@@ -118,11 +123,62 @@ def test_a_wait_timeout_exits_4_and_json_still_shows_the_task(reelgate: Run, pic
         assert reelgate("task", "cancel", task["id"]).returncode == 0
 
 
-def test_demo_runs_end_to_end_offline() -> None:
+def _demo_env(tmp: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("REELGATE_")}  # a machine with no setup
-    done = subprocess.run([REELGATE, "demo"], env=env, capture_output=True, text=True, timeout=60, check=False)
+    env["TMPDIR"] = str(tmp)  # where the demo makes (and must remove) its data directory
+    return env
+
+
+def _demo_dirs(tmp: Path) -> list[Path]:
+    return [p for p in tmp.iterdir() if p.name.startswith("reelgate-demo-")]
+
+
+def test_demo_runs_end_to_end_offline(tmp_path: Path) -> None:
+    """Not in a terminal (stdin is not a TTY) the demo stops at once, and says its links went with the server."""
+    done = subprocess.run([REELGATE, "demo"], env=_demo_env(tmp_path), stdin=subprocess.DEVNULL, capture_output=True,
+                          text=True, timeout=60, check=False)  # fmt: skip
     assert done.returncode == 0, done.stderr
     found = re.search(r"element_id (\d+)", done.stdout)
     assert found and done.stdout.count(found.group(1)) >= 2  # the panel and the summary line
-    assert "100%" in done.stderr and "server stopped" in done.stdout
+    assert "100%" in done.stderr and "server stopped" in done.stdout and "answered only while it ran" in done.stdout
     assert "needs an upstream Kling channel" in done.stdout and "video generated" not in done.stdout
+    assert "Ctrl-C" not in done.stdout and _demo_dirs(tmp_path) == []
+
+
+def test_demo_keeps_its_server_up_until_ctrl_c(tmp_path: Path) -> None:
+    demo = subprocess.Popen([REELGATE, "demo", "--wait"], env=_demo_env(tmp_path), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    watchdog = threading.Timer(90, demo.kill)  # a demo that never comes up must not hang the suite
+    watchdog.start()
+    try:
+        assert demo.stdout is not None
+        shown = ""
+        for line in demo.stdout:  # until the demo says it is up (or ends)
+            shown += line
+            if line.startswith("Press Ctrl-C to stop it."):
+                break
+        assert "Press Ctrl-C to stop it." in shown, shown
+        links = dict(re.findall(r"^  (API reference|front picture|side picture) +(\S+)$", shown, re.MULTILINE))
+        assert set(links) == {"API reference", "front picture", "side picture"}, shown
+        base_url = links["API reference"].removesuffix("/docs")
+        key = re.search(r"REELGATE_API_KEY=(\S+)", shown)
+        assert key and re.search(rf"export REELGATE_BASE_URL={re.escape(base_url)} ", shown)
+        for url in (links["front picture"], links["side picture"]):  # the links printed answer while it waits
+            answer = httpx.get(url, timeout=10)
+            assert answer.status_code == 200 and answer.headers["content-type"] == "image/jpeg"
+        elements = httpx.get(f"{base_url}/v1/elements", headers={"Authorization": f"Bearer {key.group(1)}"}, timeout=10)
+        assert elements.status_code == 200 and len(elements.json()["data"]) == 1
+        assert len(_demo_dirs(tmp_path)) == 1
+
+        demo.send_signal(signal.SIGINT)
+        rest, errors = demo.communicate(timeout=30)
+    finally:
+        watchdog.cancel()
+        if demo.poll() is None:
+            demo.kill()
+            demo.communicate()
+    assert demo.returncode == 0, errors
+    assert "server stopped" in rest and "Traceback" not in errors and "Aborted" not in errors
+    assert _demo_dirs(tmp_path) == [], list(tmp_path.iterdir())  # the data directory went with it
+    with pytest.raises(httpx.TransportError):  # the server went with it
+        httpx.get(f"{base_url}/healthz", timeout=2)

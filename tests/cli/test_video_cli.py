@@ -97,8 +97,8 @@ def test_demo_with_a_kling_channel_shows_the_element_then_the_video(tmp_path: Pa
         channels = write_config(tmp_path / "kling.json", [channel("fake", fake)])
         env = {k: v for k, v in os.environ.items() if not k.startswith("REELGATE_")}
         env["REELGATE_KLING_CONFIG"] = channels
-        done = subprocess.run([REELGATE, "demo", "--keep"], env=env, capture_output=True, text=True, timeout=180,
-                              check=False)  # fmt: skip
+        done = subprocess.run([REELGATE, "demo", "--keep", "--no-wait"], env=env, capture_output=True, text=True,
+                              timeout=180, check=False)  # fmt: skip
     kept = re.search(r"data kept in (\S+)", done.stderr)
     try:
         assert done.returncode == 0, done.stderr

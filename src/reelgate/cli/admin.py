@@ -1,7 +1,10 @@
 """Operator commands: API keys, credits, webhook secrets, per-account limits, and any account's task by id.
 
 Each command parses its arguments, calls one use case of ``reelgate.operators.Operators`` (which a web console can
-call too) and renders the answer; a refusal (no such account, key or task) is one ``error:`` line and exit 1.
+call too) and renders the answer; a refusal (no such account, key or task) is one ``error:`` line and exit 1, a
+database that cannot be opened one line and exit 5. Tables keep ids whole on an 80-column terminal: the ledger
+drops its entry ids and the year and seconds of its times, and shows a task or a note in one column, when the full
+table does not fit.
 """
 
 from __future__ import annotations
@@ -14,10 +17,10 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.panel import Panel
-from rich.table import Table
 from rich.text import Text
 
-from reelgate.cli.common import credits_to_milli, grid, operate, when
+from reelgate.cli.common import AsJson, credits_to_milli, grid, operate, when
+from reelgate.cli.listing import Col, fits, fitted
 from reelgate.domain import format_credits
 from reelgate.operators import TaskOverview
 
@@ -25,7 +28,14 @@ Account = Annotated[str, typer.Option("--account", help="Account name.")]
 # Said on every operator group: run from another directory, the default database is another (new) file.
 DATABASE = (" Uses REELGATE_DATABASE_URL, else reelgate.db in REELGATE_DATA_DIR (default: ./reelgate-data, relative to"
             " the current directory); each command prints the database it used on stderr.")  # fmt: skip
-AsJson = Annotated[bool, typer.Option("--json", help="Print the task as JSON on stdout (for scripts).")]
+KEY_COLUMNS = (Col("prefix", whole=True), Col("account"), Col("name"), Col("created UTC", whole=True),
+               Col("revoked UTC", whole=True))  # fmt: skip
+# The ledger in full (wide terminals, and scripts that read it with COLUMNS set wide) and, when that does not fit,
+# compact: no entry id, times without year and seconds, and the task or the note (an entry has one or the other).
+LEDGER_COLUMNS = (Col("id", whole=True), Col("time", whole=True), Col("kind", whole=True), Col("credits", whole=True),
+                  Col("task", whole=True), Col("note"))  # fmt: skip
+COMPACT_LEDGER_COLUMNS = (Col("time UTC", whole=True), Col("kind", whole=True), Col("credits", whole=True),
+                          Col("task or note", least=32))  # fmt: skip
 
 
 def _keys() -> typer.Typer:
@@ -46,19 +56,19 @@ def _keys() -> typer.Typer:
         typer.echo(created.key)
 
     @keys.command("list")
-    def list_keys(account: Annotated[str, typer.Option("--account")] = "") -> None:
+    def list_keys(account: Annotated[str, typer.Option("--account", help="Only this account's keys.")] = "") -> None:
         """List keys (prefixes only; keys are stored as hashes)."""
         found = operate(lambda ops: ops.list_keys(account or None))
-        table = Table("prefix", "account", "name", "created", "revoked")
-        for k in found:
-            revoked = time.strftime("%Y-%m-%d %H:%M", time.gmtime(k.revoked_at)) if k.revoked_at else ""
-            created = time.strftime("%Y-%m-%d %H:%M", time.gmtime(k.created))
-            table.add_row(k.prefix, k.account, k.name, created, revoked)
-        Console().print(table)
+        rows = [(k.prefix, k.account, k.name, _minute(k.created), _minute(k.revoked_at) if k.revoked_at else "")
+                for k in found]  # fmt: skip
+        console = Console()
+        console.print(fitted(KEY_COLUMNS, rows, console.width, boxed=True))
 
     @keys.command("revoke")
     def revoke(
-        prefix: Annotated[str, typer.Argument(help="The key's prefix as shown by 'keys list', or the key.")],
+        prefix: Annotated[
+            str, typer.Argument(metavar="PREFIX", help="The key's prefix as shown by 'keys list', or the key.")
+        ],
     ) -> None:
         """Revoke a key; every process stops accepting it within the key cache TTL (1 s by default)."""
         typer.echo(f"revoked {operate(lambda ops: ops.revoke_key(prefix))}")
@@ -67,35 +77,62 @@ def _keys() -> typer.Typer:
 
 
 def _credits() -> typer.Typer:
+    # `reelgate credits` alone is the API user's balance (its callback, added where the app is assembled); these
+    # subcommands are the operator's, on the database.
     credits = typer.Typer(
-        no_args_is_help=True,
-        short_help="Grant credits and show balances and the ledger.",
-        help="Grant credits and show balances and the ledger." + DATABASE,
+        short_help="Your key's credits; operators: grant credits, show balances and the ledger.",
+        help="Alone: your API key's and account's credits, remaining and used (GET /v1/credits, with REELGATE_API_KEY"
+        " and REELGATE_BASE_URL like the other API commands). With a command below (operators): grant credits to any"
+        " account and show its balance and ledger, from the database." + DATABASE,
+        subcommand_metavar="[COMMAND [ARGS]...]",
     )
 
     @credits.command("grant")
-    def grant(account: Account, amount: Annotated[str, typer.Argument(help="Credits to add.")]) -> None:
-        """Add credits to an account."""
+    def grant(
+        account: Account, amount: Annotated[str, typer.Argument(metavar="AMOUNT", help="Credits to add.")]
+    ) -> None:
+        """Add credits to an account (operators; the database)."""
         milli = credits_to_milli(amount)
         operate(lambda ops: ops.grant_credits(account, milli))
         typer.echo(f"granted {format_credits(milli)} credits to {account}")
 
     @credits.command("show")
-    def show(account: Account, entries: int = 20) -> None:
-        """Balance, reserved and captured credits, and the recent ledger."""
+    def show(account: Account,
+             entries: Annotated[int, typer.Option(min=1, help="Ledger entries to show, newest first.")] = 20,
+             ) -> None:  # fmt: skip
+        """An account's balance, tasks in flight and recent ledger (operators; the database).
+
+        The balance is available (may be spent), reserved (held for running tasks) and captured (spent).
+        """
         view = operate(lambda ops: ops.account(account, entries))
         b = view.balance
+        # Plain lines, each short enough for 80 columns, so no phrase is wrapped in the middle.
+        typer.echo(f"account {view.name} (group {view.user_group})")
+        typer.echo(f"available {format_credits(b.available)}, reserved {format_credits(b.reserved)}, "
+                   f"captured {format_credits(b.captured)}, tasks in flight {view.in_flight}")  # fmt: skip
         console = Console()
-        console.print(f"account {view.name} (group {view.user_group}): available {format_credits(b.available)}, "
-                      f"reserved {format_credits(b.reserved)}, captured {format_credits(b.captured)}, "
-                      f"tasks in flight {view.in_flight}")  # fmt: skip
-        table = Table("id", "time", "kind", "credits", "task", "note")
-        for e in view.ledger:
-            at = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(e["created"]))
-            table.add_row(str(e["id"]), at, e["kind"], str(format_credits(e["amount"])), e["task_id"] or "", e["note"])
-        console.print(table)
+        full = [(str(e["id"]), _second(e["created"]), e["kind"], str(format_credits(e["amount"])), e["task_id"] or "",
+                 e["note"]) for e in view.ledger]  # fmt: skip
+        if fits(LEDGER_COLUMNS, full, console.width, boxed=True):
+            console.print(fitted(LEDGER_COLUMNS, full, console.width, boxed=True))
+            return
+        compact = [(_short(e["created"]), e["kind"], str(format_credits(e["amount"])), e["task_id"] or e["note"])
+                   for e in view.ledger]  # fmt: skip
+        console.print(fitted(COMPACT_LEDGER_COLUMNS, compact, console.width, boxed=True))
 
     return credits
+
+
+def _second(at: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(at))
+
+
+def _minute(at: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(at))
+
+
+def _short(at: float) -> str:
+    return time.strftime("%m-%d %H:%M", time.gmtime(at))
 
 
 def _webhooks() -> typer.Typer:
@@ -182,7 +219,7 @@ def _tasks() -> typer.Typer:
     )
 
     @tasks.command("show")
-    def show(task_id: Annotated[str, typer.Argument(help="The task id (task-unified-...).")],
+    def show(task_id: Annotated[str, typer.Argument(metavar="TASK_ID", help="The task id (task-unified-...).")],
              as_json: AsJson = False) -> None:  # fmt: skip
         """Show a task of any account: owner, status, model, provider, times, credits and error."""
         task = operate(lambda ops: ops.find_task(task_id))

@@ -1,9 +1,14 @@
-"""``reelgate demo``: an in-process server on loopback, one sample element created through the public API, then stop.
+"""``reelgate demo``: an in-process server on loopback, one sample element created through the public API, and the
+server kept up, with its links and a key to try, until Ctrl-C.
 
 Nothing is needed beyond this package: no network, no configuration, no API key. The server runs in a background
 thread on a free 127.0.0.1 port with a temporary data directory, an account with credits is created through the
 operator use case behind ``reelgate keys create``, two reference images are drawn with Pillow, and the element is
 created with ``reelgate_client`` exactly as any user would.
+
+The links printed (the element's images, ``/docs``) point at that server, so it stays up until Ctrl-C (or SIGTERM)
+and only then stops and removes its data directory (unless ``--keep``). Not in a terminal (CI, a pipe) or with
+``--no-wait`` it stops at once and says that its links are gone with it.
 
 Video generation needs an upstream Kling channel (``REELGATE_KLING_*`` or the channels file,
 ``REELGATE_KLING_CONFIG``). Without one the demo says so and stops at the element, offline. With one, the element is
@@ -17,12 +22,14 @@ import asyncio
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from types import FrameType
 
 import typer
 import uvicorn
@@ -55,12 +62,13 @@ NO_CHANNEL = (
 SKIN, HAIR, SHIRT, TROUSERS, SHOE = (240, 200, 170), (90, 55, 30), (200, 50, 50), (40, 60, 130), (40, 30, 30)
 
 
-def run_demo(*, keep: bool = False) -> None:
-    """Run the whole demo in a temporary data directory; a failed step prints one error line and exits 1."""
+def run_demo(*, keep: bool = False, wait: bool = False) -> None:
+    """Run the whole demo in a temporary data directory, keeping the server up until Ctrl-C when ``wait``; a failed
+    step prints one error line and exits 1."""
     out = Console(soft_wrap=True)
     data_dir = Path(tempfile.mkdtemp(prefix="reelgate-demo-"))
     try:
-        _demo(data_dir, out, keep)
+        _demo(data_dir, out, keep, wait)
     except ReelgateError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -85,7 +93,7 @@ def demo_settings(data_dir: Path, base_url: str, env: Mapping[str, str]) -> Sett
     return settings.with_changes(kling_config=env.get("REELGATE_KLING_CONFIG", ""), providers={ELEMENT_MODEL: "kling"})
 
 
-def _demo(data_dir: Path, out: Console, keep: bool) -> None:
+def _demo(data_dir: Path, out: Console, keep: bool, wait: bool) -> None:
     listener = socket.create_server(("127.0.0.1", 0))  # bound now, so no other process can take the port
     base_url = f"http://127.0.0.1:{listener.getsockname()[1]}"
     upstream = kling_configured(os.environ)
@@ -96,7 +104,7 @@ def _demo(data_dir: Path, out: Console, keep: bool) -> None:
     out.print(f"Reelgate demo: a server on {base_url} with a fresh account ({DEMO_CREDITS} credits).")
     if upstream:
         out.print("A Kling channel is configured: the element and the video are made upstream, on that account.")
-    with _serving(settings, listener), Reelgate(api_key=api_key, base_url=base_url) as client:
+    with _serving(settings, listener) as alive, Reelgate(api_key=api_key, base_url=base_url) as client:
         started = time.monotonic()
         task = client.elements.create(
             name="Demo Rover",
@@ -108,7 +116,8 @@ def _demo(data_dir: Path, out: Console, keep: bool) -> None:
         out.print(f"submitted {task.id}: front.jpg and side.jpg sent as Base64 data URIs")
         done = _wait_with_bar(client, task, "element Demo Rover", UPSTREAM_WAIT if upstream else LOCAL_WAIT)
         element_id = done.result.element_id if done.result is not None else ""
-        out.print(_panel(done, client.elements.retrieve(element_id)))
+        element = client.elements.retrieve(element_id)
+        out.print(_panel(done, element))
         out.print(f"element_id {element_id} (created in {time.monotonic() - started:.2f} s)")
         if not upstream:
             out.print(NO_CHANNEL)
@@ -116,9 +125,42 @@ def _demo(data_dir: Path, out: Console, keep: bool) -> None:
             _video(client, element_id, data_dir, out)
         else:
             out.print(f"A Kling channel is configured, but this server does not offer {VIDEO_MODEL}.")
-        if keep:
-            out.print(f"to explore further: REELGATE_DATA_DIR={data_dir} reelgate serve; API key {api_key}")
+        if wait:
+            pictures = [
+                ("front picture", element.frontal_image or ""),
+                *(("side picture", u) for u in element.refer_images),
+            ]
+            _serve_until_interrupted(out, base_url, api_key, pictures, alive)
     out.print("server stopped; the same calls work against `reelgate serve` with `reelgate element create ...`")
+    if not wait:
+        out.print("(its links above answered only while it ran; run `reelgate demo` in a terminal to keep it up)")
+    if keep:
+        out.print(f"to explore further: REELGATE_DATA_DIR={data_dir} reelgate serve; API key {api_key}")
+
+
+def _serve_until_interrupted(
+    out: Console, base_url: str, api_key: str, links: list[tuple[str, str]], alive: threading.Thread
+) -> None:
+    """Say that the server is up, its links whole (one a line, never folded) and how to try it, then block until
+    Ctrl-C or SIGTERM (or the server ending)."""
+    out.print(f"\nThe demo server is up at {base_url} until you press Ctrl-C:")
+    for label, url in [("API reference", f"{base_url}/docs"), *links]:
+        out.print(f"  {label:<14} {url}", highlight=False)
+    out.print(f"  {'try it':<14} export REELGATE_BASE_URL={base_url} REELGATE_API_KEY={api_key}", highlight=False)
+    out.print(f"  {'':<14} reelgate element list; reelgate task list; reelgate credits", highlight=False)
+    out.print("Press Ctrl-C to stop it.")
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt  # SIGTERM stops the demo as Ctrl-C does: cleanly, data directory removed
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        while alive.is_alive():
+            alive.join(0.5)
+    except KeyboardInterrupt:
+        out.print()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _offers(client: Reelgate, model: str) -> bool:
@@ -211,8 +253,8 @@ async def _create_account(settings: Settings) -> str:
 
 
 @contextlib.contextmanager
-def _serving(settings: Settings, listener: socket.socket) -> Iterator[None]:
-    """Serve the full app (API, worker, dispatcher) from a background thread until the block ends."""
+def _serving(settings: Settings, listener: socket.socket) -> Iterator[threading.Thread]:
+    """Serve the full app (API, worker, dispatcher) from a background thread (yielded) until the block ends."""
     app, _ = build_app(settings)
     config = uvicorn.Config(app, log_config=None, access_log=False, timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)
@@ -226,7 +268,7 @@ def _serving(settings: Settings, listener: socket.socket) -> Iterator[None]:
             raise typer.Exit(1)
         time.sleep(0.02)
     try:
-        yield
+        yield thread
     finally:
         server.should_exit = True
         thread.join(timeout=15)
