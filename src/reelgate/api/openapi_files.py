@@ -17,9 +17,12 @@ MANAGE_TAGS = ["File Management"]
 _PNG = (
     "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC"
 )
-# What media/uploads.py's check_upload_path and check_file_name take (both trimmed first).
-_UPLOAD_PATH = r"^\s*/*[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*/*\s*$"
-_FILE_NAME = r'^\s*[^\s\x00-\x1f\x7f/\\"]([^\x00-\x1f\x7f/\\"]*[^\s\x00-\x1f\x7f/\\"])?\s*$'
+# What media/uploads.py's check_upload_path and check_file_name take, both trimmed first: no `..` part of a path,
+# and a name that is not `.` or `..` (spelled without lookahead, which JSON Schema's regexes need not support).
+_PART = r"([A-Za-z0-9_-][A-Za-z0-9_.-]*|\.([A-Za-z0-9_-][A-Za-z0-9_.-]*)?|\.\.[A-Za-z0-9_.-]+)"
+_UPLOAD_PATH = rf"^\s*/*{_PART}(/{_PART})*/*\s*$"
+_SHOWN, _NOT_DOT, _ANY = r'[^\s\x00-\x1f\x7f/\\"]', r'[^.\s\x00-\x1f\x7f/\\"]', r'[^\x00-\x1f\x7f/\\"]'
+_FILE_NAME = rf"^\s*({_NOT_DOT}|{_NOT_DOT}{_SHOWN}|\.{_NOT_DOT}|{_SHOWN}{_ANY}+{_SHOWN})\s*$"
 _FILE_ID = {"type": "string", "pattern": "^file_[0-9a-f]{24}$", "description": "Unique file identifier."}
 _NAME = "Kq3m9X0bTt2yLw8aJ5vN1cR7pZ4sE6hD-a42-e1767484800.png"
 _URL = f"https://reelgate.example.com/files/{_NAME}"
@@ -85,14 +88,33 @@ def _string(description: str, example: str) -> dict[str, Any]:
 
 
 def _names(path_example: str, name_example: str) -> dict[str, Any]:
+    """The optional names, in either spelling: the camelCase one is read only when the other is absent or null."""
+    path_words = (
+        "Custom upload path, shown back as `upload_path` (letters, digits, `_`, `-`, `.` in `/`-separated "
+        "parts, at most 128 characters); default `images`."
+    )
+    name_words = (
+        "Custom file name, shown back as `file_name` and sent in Content-Disposition (at most 255 "
+        "characters, no `/`, `\\`, quotes or control characters); default `<file_id>.<ext>`."
+    )
     return {
-        "upload_path": {**_string("Custom upload path, shown back as `upload_path` (letters, digits, `_`, `-`, `.` "
-                                  "in `/`-separated parts, at most 128 characters); default `images`.", path_example),
-                        "pattern": _UPLOAD_PATH},
-        "file_name": {**_string("Custom file name, shown back as `file_name` and sent in Content-Disposition (at "
-                                "most 255 characters, no `/`, `\\`, quotes or control characters); default "
-                                "`<file_id>.<ext>`.", name_example), "pattern": _FILE_NAME},
+        "upload_path": {**_string(path_words, path_example), "type": ["string", "null"], "pattern": _UPLOAD_PATH,
+                        "maxLength": 128},
+        "file_name": {**_string(name_words, name_example), "type": ["string", "null"], "pattern": _FILE_NAME,
+                      "maxLength": 255},
+        "uploadPath": {"description": "camelCase spelling of upload_path, read when upload_path is absent or null."},
+        "fileName": {"description": "camelCase spelling of file_name, read when file_name is absent or null."},
     }  # fmt: skip
+
+
+def _naming_rules() -> list[dict[str, Any]]:
+    """Each camelCase spelling meets its rule when it is the one read."""
+    return [
+        {"if": {"properties": {ours: {"type": "string"}}, "required": [ours]},
+         "else": {"properties": {camel: {"type": ["string", "null"], "pattern": pattern, "maxLength": longest}}}}
+        for ours, camel, pattern, longest in (("upload_path", "uploadPath", _UPLOAD_PATH, 128),
+                                              ("file_name", "fileName", _FILE_NAME, 255))
+    ]  # fmt: skip
 
 
 def file_schemas() -> dict[str, Any]:
@@ -116,10 +138,11 @@ def file_schemas() -> dict[str, Any]:
     return {
         "Base64UploadRequest": {
             "type": "object", "required": ["base64_data"],
-            "properties": {"base64_data": _string("The image as a data URL (`data:image/png;base64,...`) or bare "
-                                                  "Base64; one image per request.",
-                                                  _PNG),
+            "properties": {"base64_data": {**_string("The image as a data URL (`data:image/png;base64,...`) or "
+                                                     "bare Base64; one image per request.", _PNG),
+                                           "minLength": 1, "pattern": "\\S"},
                            **_names("avatars", "avatar.png")},
+            "allOf": _naming_rules(),
         },
         "UrlUploadRequest": {
             "type": "object", "required": ["file_url"],
@@ -129,16 +152,16 @@ def file_schemas() -> dict[str, Any]:
                                                   "https://example.com/image.jpg"), "format": "uri",
                                         "maxLength": 2048},
                            **_names("downloads", "downloaded.jpg")},
+            "allOf": _naming_rules(),
         },
         "StreamUploadRequest": {
             "type": "object", "required": ["file"],
             "properties": {"file": {"type": "string", "format": "binary",
                                     "description": "The image's bytes; one file per request."},
-                           **_names("photos", "photo.png"),
-                           "uploadPath": {"type": "string", "pattern": _UPLOAD_PATH,
-                                          "description": "camelCase spelling of upload_path."},
-                           "fileName": {"type": "string", "pattern": _FILE_NAME,
-                                        "description": "camelCase spelling of file_name."}},
+                           **_names("photos", "photo.png")},
+            # api/multipart.py reads at most 8 text fields of at most 4096 bytes each (other fields are ignored).
+            "maxProperties": 9, "additionalProperties": {"type": "string", "maxLength": 1024},
+            "allOf": _naming_rules(),
         },
         "FileData": {"type": "object", "required": list(file_data_properties),
                      "properties": file_data_properties, "examples": [_FILE_DATA]},
