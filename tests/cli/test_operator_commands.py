@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from client.live import REELGATE, LiveServer
+from client.live import REELGATE, LiveServer, free_port
+from dbs import PG_BASE, pg_unreachable
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -106,3 +108,33 @@ def test_migrate_says_what_it_applied(server: LiveServer, tmp_path: Path) -> Non
     )
     again = _run(server, "migrate", **fresh)
     assert again.returncode == 0 and again.stdout.startswith(f"nothing to apply: {database} is at the latest schema")
+
+
+def test_a_database_that_cannot_be_opened_is_one_line(server: LiveServer, tmp_path: Path) -> None:
+    """No traceback: the database (without credentials) and the reason, on one line after the database line, and
+    exit 5; a PostgreSQL server that refuses, one that does not know the role, a data directory under a file."""
+    port = free_port()
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    # (the database as the error names it, the reason): the environment of the command
+    cases = {
+        (f"postgresql://127.0.0.1:{port}/db", "Connection refused"): {
+            "REELGATE_DATABASE_URL": f"postgresql://app:hunter2@127.0.0.1:{port}/db?sslmode=disable"
+        },
+        (f"SQLite file {blocker}/data/reelgate.db", f"Not a directory: {blocker}/data"): {
+            "REELGATE_DATABASE_URL": "", "REELGATE_DATA_DIR": str(blocker / "data")
+        },
+    }  # fmt: skip
+    if pg_unreachable() is None:  # the role is refused before any database is opened
+        pg = PG_BASE.split("://", 1)[1].rsplit("@", 1)[-1]
+        cases[(f"postgresql://{pg.split('?')[0]}", 'role "reelgate_no_such_role" does not exist')] = {
+            "REELGATE_DATABASE_URL": f"postgresql://reelgate_no_such_role:hunter2@{pg}"
+        }
+    with ThreadPoolExecutor(len(cases)) as pool:
+        runs = {case: pool.submit(_run, server, "keys", "create", "--account", "x", **env)
+                for case, env in cases.items()}  # fmt: skip
+    for (database, reason), run in runs.items():
+        done = run.result()
+        assert (done.returncode, done.stdout) == (5, ""), done.stderr
+        assert _last_line(done.stderr) == f"error: cannot open the database ({database}): {reason}"
+        assert "hunter2" not in done.stderr and "Traceback" not in done.stderr
