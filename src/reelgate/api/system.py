@@ -5,12 +5,14 @@ from __future__ import annotations
 import hmac
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
+from reelgate.api import docs_page
 from reelgate.api.context import ApiContext
 from reelgate.api.http import JSON, error_response, guarded
-from reelgate.api.openapi import DOCS_HTML, openapi_document
+from reelgate.api.model_rules import model_rules
+from reelgate.api.openapi import openapi_document
 from reelgate.api.tasks import _owner
 from reelgate.errors import AuthenticationFailed, ServiceUnavailable, StoreUnavailable
 from reelgate.metrics import QueueGauges
@@ -25,6 +27,7 @@ def _bearer_matches(request: Request, token: bytes) -> bool:
 def routes(ctx: ApiContext) -> list[Route]:
     service, metrics = ctx.service, ctx.metrics
     document = openapi_document(service.catalog)
+    rules = {name: model_rules(spec) for name, spec in service.catalog.items()}  # built once: they never change
     queue = QueueGauges(metrics, service.store.tasks.queue_stats)
     metrics_token = service.settings.metrics_token.encode()
 
@@ -47,7 +50,8 @@ def routes(ctx: ApiContext) -> list[Route]:
     @guarded
     async def models(request: Request) -> Response:
         owner = await _owner(ctx, request)
-        data = [spec.public(owner.user_group, served=service.serves(spec)) for spec in service.catalog.values()]
+        data = [{**spec.public(owner.user_group, served=service.serves(spec)), **rules[name]}
+                for name, spec in service.catalog.items()]  # fmt: skip
         return JSON({"object": "list", "data": data})
 
     async def metrics_page(request: Request) -> Response:
@@ -61,14 +65,11 @@ def routes(ctx: ApiContext) -> list[Route]:
     async def openapi(request: Request) -> Response:
         return JSON(document)
 
-    async def docs(request: Request) -> Response:
-        return HTMLResponse(DOCS_HTML)
-
     return [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/v1/models", models, methods=["GET"]),
         Route("/metrics", metrics_page, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
-        Route("/docs", docs, methods=["GET"]),
+        *docs_page.routes(),
     ]
