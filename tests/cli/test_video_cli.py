@@ -76,15 +76,29 @@ def test_video_create_wait_output(kling_reelgate: Run, pictures: tuple[Path, Pat
     assert as_json["results"] == urls and "result_data" not in as_json
 
 
-def test_submit_only_and_an_unwritable_output(kling_reelgate: Run, pictures: tuple[Path, Path]) -> None:
+def test_submit_only_then_video_wait_and_download_and_an_unwritable_output(
+    kling_reelgate: Run, pictures: tuple[Path, Path], tmp_path: Path
+) -> None:
     element_id = _element(kling_reelgate, pictures)
     submitted = kling_reelgate("video", "create", "--model", MODEL, "--element", element_id, "--prompt",
                                "<<<element_1>>> sits", "--duration", "3", "--json")  # fmt: skip
     assert submitted.returncode == 0, submitted.stderr
     task = json.loads(submitted.stdout)
     assert task["status"] in ("pending", "processing") and task["usage"]["billing_rule"] == "per_second"
-    waited = kling_reelgate("task", "wait", task["id"], timeout=180)
-    assert waited.returncode == 0 and "/assets/" in waited.stdout
+    waited = kling_reelgate("video", "wait", task["id"], "-o", str(tmp_path / "waited.mp4"), timeout=180)
+    assert waited.returncode == 0, waited.stderr
+    url = waited.stdout.strip()  # client.videos.wait: the video URL alone on stdout
+    assert "/assets/" in url and url.endswith(".mp4") and "100%" in waited.stderr
+
+    by_id = kling_reelgate("video", "download", task["id"], "--output", str(tmp_path / "by-id.mp4"))
+    by_url = kling_reelgate("video", "download", url, "-o", str(tmp_path / "by-url.mp4"))
+    assert by_id.returncode == by_url.returncode == 0, (by_id.stderr, by_url.stderr)
+    assert f"saved {tmp_path / 'by-id.mp4'}" in by_id.stderr and by_id.stdout == ""
+    saved = {name: (tmp_path / name).read_bytes() for name in ("waited.mp4", "by-id.mp4", "by-url.mp4")}
+    assert (
+        saved["waited.mp4"] == saved["by-id.mp4"] == saved["by-url.mp4"]
+        and abs(_seconds(tmp_path / "by-id.mp4") - 3) < 0.25
+    )
 
     blocked = kling_reelgate("video", "create", "--model", MODEL, "--element", element_id, "--prompt",
                              "<<<element_1>>> runs", "--duration", "3", "--output", "/dev/null/out.mp4",
