@@ -1,16 +1,20 @@
-"""Pure parts of the client: the polling schedule, Retry-After parsing, media encoding and result parsing."""
+"""Pure parts of the client: the polling schedule, Retry-After parsing, media encoding, result parsing, and the
+README's list of resources and methods against the clients themselves."""
 
 from __future__ import annotations
 
 import base64
 import email.utils
+import inspect
+import re
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 
 from client.live import jpeg, png
-from reelgate_client import MediaInputError, Task, TaskFailedError, WaitTimeoutError
+from reelgate_client import AsyncReelgate, MediaInputError, Reelgate, Task, TaskFailedError, WaitTimeoutError
 from reelgate_client._errors import retry_after
 from reelgate_client._media import encode_media, sniff_mime
 from reelgate_client._poll import Poller
@@ -101,3 +105,31 @@ def test_results_parse_element_ids_as_strings() -> None:
     )
     assert task.result is not None and task.result.element_id == "18446744073709551615"
     assert task.result.tags == ("o_101",) and task.done and task.raw["result_data"]["element_name"] == "Big"
+
+
+CLIENT_README = Path(__file__).resolve().parents[2] / "clients" / "python" / "README.md"
+
+
+def _documented() -> dict[str, set[str]]:
+    """The README's "Resources and methods" table: resource name -> method names."""
+    section = CLIENT_README.read_text().split("## Resources and methods", 1)[1]
+    methods: dict[str, set[str]] = {}
+    resource = ""
+    for row in re.findall(r"^\| (`client\.\w+`)? *\| `(\w+)\(", section, re.MULTILINE):
+        resource = row[0].strip("`").removeprefix("client.") or resource
+        methods.setdefault(resource, set()).add(row[1])
+    return methods
+
+
+def _public_methods(client: object) -> dict[str, set[str]]:
+    resources = {name: value for name, value in vars(client).items()
+                 if not name.startswith("_") and type(value).__module__.startswith("reelgate_client.")}  # fmt: skip
+    return {name: {m for m, _ in inspect.getmembers(type(value), inspect.isfunction) if not m.startswith("_")}
+            for name, value in resources.items()}  # fmt: skip
+
+
+def test_the_readme_lists_every_resource_and_method_of_both_clients() -> None:
+    documented = _documented()
+    assert "tasks" in documented and "retrieve" in documented["tasks"]
+    for client in (Reelgate(api_key="rg_test"), AsyncReelgate(api_key="rg_test")):
+        assert _public_methods(client) == documented, type(client).__name__
