@@ -26,7 +26,11 @@ def _warn_private(s: Settings) -> None:
 
 
 def migrate() -> None:
-    """Apply database migrations (serve and worker apply them too)."""
+    """Apply database migrations (serve and worker apply them too), and say which.
+
+    The database: REELGATE_DATABASE_URL, else reelgate.db in REELGATE_DATA_DIR (default: ./reelgate-data, relative to
+    the current directory). One that cannot be opened is one error line and exit 5.
+    """
     from reelgate.store.migrate import head_revision
 
     s = settings()
@@ -43,7 +47,11 @@ def serve(
     workers: Annotated[int, typer.Option("--workers", help="API processes (each also runs tasks).")] = 1,
     no_tasks: Annotated[bool, typer.Option("--no-tasks", help="Serve the API only; run no workers.")] = False,
 ) -> None:
-    """Run the API, the task workers and the callback dispatcher."""
+    """Run the API, the task workers and the callback dispatcher.
+
+    The database: REELGATE_DATABASE_URL, else reelgate.db in REELGATE_DATA_DIR (default: ./reelgate-data, relative to
+    the current directory), migrated first.
+    """
     import uvicorn
 
     from reelgate.api.server import BoundedHttpToolsProtocol
@@ -106,7 +114,11 @@ def worker(
     ] = None,
     dispatch: Annotated[bool, typer.Option(help="Also deliver callbacks from this process.")] = True,
 ) -> None:
-    """Run task workers (and, by default, a callback dispatcher) without the API."""
+    """Run task workers (and, by default, a callback dispatcher) without the API.
+
+    They share the API's database (REELGATE_DATABASE_URL, else reelgate.db in REELGATE_DATA_DIR, default
+    ./reelgate-data relative to the current directory): PostgreSQL for processes on several machines.
+    """
     s = settings()
     if concurrency is not None:
         if concurrency < 1:
