@@ -20,15 +20,12 @@ from reelgate.heap import freeze_startup_objects
 
 
 def _allowed_methods(routes: list[BaseRoute], request: Request) -> str:
-    """Every method the request's path has, across all its routes (RFC 9110 Allow).
-
-    Starlette's own 405 lists only the methods of the first route whose path matched, so a path served by two
-    routes (``GET`` and ``DELETE /v1/elements/{element_id}``) would advertise half of what it does.
-    """
-    methods: set[str] = set()
-    for route in routes:
-        if isinstance(route, Route) and route.methods and route.matches(request.scope)[0] is not Match.NONE:
-            methods |= route.methods
+    """Every method of the request's path (RFC 9110 Allow): the methods of all the routes with the path template
+    of the first route that matched, so ``GET`` and ``DELETE /v1/elements/{element_id}`` both show (Starlette's own
+    405 lists only the first route's), while ``/api/v1/files/list`` is the list route's alone, not also the
+    ``/api/v1/files/{file_id}`` route's its path happens to match."""
+    matched = [r for r in routes if isinstance(r, Route) and r.matches(request.scope)[0] is not Match.NONE]
+    methods = {m for r in matched if r.path == matched[0].path for m in r.methods or ()} if matched else set()
     return ", ".join(sorted(methods))
 
 

@@ -211,6 +211,13 @@ class RequestSchema:
         if "character_orientation" in params["properties"] and "element_list" in params["properties"]:
             params["allOf"] = [_orientation_rule()]
         _describe(schema)
+        if self.model in PROMPT_ALWAYS_REQUIRED:
+            schema["required"].append("prompt")
+            schema["properties"]["prompt"]["description"] += " Required, with visible text."
+        elif "multi_shot" in params["properties"]:
+            schema["properties"]["prompt"]["description"] += (
+                " Required, with visible text, unless `model_params.shot_type` is `customize`."
+            )
         example = _example(self.model, schema, params)
         schema["examples"] = [example]
         params["description"] = f"`model_params` of {self.model}."
