@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness import make_settings
+from procs import free_port
 from reelgate.assets import new_name
 from served import Served, serve
 from storage.conftest import BUCKET, MIB
@@ -101,3 +102,16 @@ async def test_a_dropped_client_leaves_the_server_serving(served: Served) -> Non
             async for _ in partial.aiter_raw(64 * 1024):
                 break
         assert (await c.get(path, follow_redirects=True)).content == DATA
+
+
+async def test_an_unreachable_bucket_answers_503_storage_unavailable(
+    tmp_path: Path, sqlite_template: Path, s3_server: MotoS3
+) -> None:
+    shutil.copy(sqlite_template, tmp_path / "reelgate.db")
+    changes = {**_s3_settings(s3_server, 0), "s3_endpoint_url": f"http://127.0.0.1:{free_port()}"}
+    settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'reelgate.db'}", **changes)
+    async with serve(settings) as down, down.client() as c:
+        got = await c.get(f"/assets/{new_name('jpg')}")  # after the client's own retries (three attempts)
+        assert got.status_code == 503 and got.headers["retry-after"] == "5", got.text
+        assert got.json()["error"]["code"] == "storage_unavailable"
+        assert (await c.head(f"/assets/{new_name('mp4')}")).status_code == 503

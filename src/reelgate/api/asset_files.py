@@ -10,6 +10,7 @@ bytes flow from the bucket and the URL handed out stays Reelgate's lasting one.
 
 from __future__ import annotations
 
+import logging
 import re
 from email.utils import formatdate
 
@@ -18,8 +19,10 @@ from starlette.responses import RedirectResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from reelgate.assets import AssetStore
-from reelgate.errors import NotFound, RangeNotSatisfiable
-from reelgate.storage import ObjectReader
+from reelgate.errors import NotFound, RangeNotSatisfiable, ServiceUnavailable
+from reelgate.storage import ObjectReader, StorageUnavailable
+
+log = logging.getLogger("reelgate.api")
 
 CHUNK = 256 * 1024
 # A name never changes its bytes (immutable: no revalidation while fresh), but it is revocable (an element's media
@@ -78,9 +81,14 @@ class StoredFile(Response):
 async def asset_response(request: Request, assets: AssetStore, name: str) -> Response:
     """``GET``/``HEAD /assets/<name>``: a redirect to the backend's short-lived URL when it offers one (GET only: a
     presigned GET does not sign HEAD), else the object streamed; 404 ``asset_not_found`` when there is none."""
-    if request.method == "GET" and (url := await assets.signed_url(name)) is not None:
-        return RedirectResponse(url, status_code=307, headers={"Cache-Control": REDIRECT_CACHE_CONTROL})
-    reader = await assets.open_public(name)
+    try:
+        if request.method == "GET" and (url := await assets.signed_url(name)) is not None:
+            return RedirectResponse(url, status_code=307, headers={"Cache-Control": REDIRECT_CACHE_CONTROL})
+        reader = await assets.open_public(name)
+    except StorageUnavailable as exc:
+        log.warning("stored media cannot be read", extra={"error": str(exc)})
+        raise ServiceUnavailable("stored media cannot be read right now; retry shortly", code="storage_unavailable",
+                                 headers={"Retry-After": "5"}) from None  # fmt: skip
     if reader is None:
         raise NotFound("no such stored file", code="asset_not_found")
     return await stored_file(request, name, reader)
