@@ -182,8 +182,9 @@ def _system_objects() -> dict[str, Any]:
                                                             "`redis`) and whether that store answers (a Redis outage "
                                                             "leaves the process ready: the limiter falls back to "
                                                             "per-process buckets).",
-                                             "properties": {"store": {"type": "string"},
-                                                            "status": {"type": "string"}}}},
+                                             "properties": {
+                                                 "store": {"type": "string", "description": "`local` or `redis`."},
+                                                 "status": {"type": "string", "description": "`ok` or `degraded`."}}}},
              "examples": [{"status": "ready", "database": "postgresql", "db_ping_ms": 0.41,
                            "rate_limiter": {"store": "local", "status": "ok"}}]}  # fmt: skip
     return {"Health": health, "Readiness": ready}
@@ -245,6 +246,7 @@ def _requests(catalog: dict[str, ModelSpec]) -> tuple[dict[str, Any], dict[str, 
         "properties": {"model": {"enum": list(mapping), "description": "The model's id (GET /v1/models)."}},
         "oneOf": [{"$ref": ref} for ref in mapping.values()],
         "discriminator": {"propertyName": "model", "mapping": mapping},
+        "examples": [example["value"] for example in examples.values()],
     }
     return components, submit, examples
 

@@ -137,7 +137,8 @@ def file_schemas() -> dict[str, Any]:
     }  # fmt: skip
     return {
         "Base64UploadRequest": {
-            "type": "object", "required": ["base64_data"],
+            "type": "object", "required": ["base64_data"], "description": "An image sent as Base64 in a JSON body.",
+            "examples": [{"base64_data": _PNG, "upload_path": "avatars", "file_name": "avatar.png"}],
             "properties": {"base64_data": {**_string("The image as a data URL (`data:image/png;base64,...`) or "
                                                      "bare Base64; one image per request.", _PNG),
                                            "minLength": 1, "pattern": "\\S"},
@@ -145,7 +146,8 @@ def file_schemas() -> dict[str, Any]:
             "allOf": _naming_rules(),
         },
         "UrlUploadRequest": {
-            "type": "object", "required": ["file_url"],
+            "type": "object", "required": ["file_url"], "description": "An image Reelgate downloads from a URL.",
+            "examples": [{"file_url": "https://example.com/image.jpg", "upload_path": "downloads"}],
             "properties": {"file_url": {**_string("A public http(s) URL of the image; Reelgate downloads it with "
                                                   "the same limits and address rules as generation media (no "
                                                   "private, loopback or link-local address, at most 5 redirects).",
@@ -155,7 +157,8 @@ def file_schemas() -> dict[str, Any]:
             "allOf": _naming_rules(),
         },
         "StreamUploadRequest": {
-            "type": "object", "required": ["file"],
+            "type": "object", "required": ["file"], "description": "An image sent as a multipart/form-data file.",
+            "examples": [{"file": "<the image's bytes>", "upload_path": "photos", "file_name": "photo.png"}],
             "properties": {"file": {"type": "string", "format": "binary",
                                     "description": "The image's bytes; one file per request."},
                            **_names("photos", "photo.png")},
@@ -163,29 +166,36 @@ def file_schemas() -> dict[str, Any]:
             "maxProperties": 9, "additionalProperties": {"type": "string", "maxLength": 1024},
             "allOf": _naming_rules(),
         },
-        "FileData": {"type": "object", "required": list(file_data_properties),
+        "FileData": {"type": "object", "required": list(file_data_properties), "description": "An uploaded file.",
                      "properties": file_data_properties, "examples": [_FILE_DATA]},
-        "FileUploadResponse": _wrapped("FileData", "File uploaded successfully", _UPLOADED),
-        "FileList": _wrapped("FileListData", "ok", _LIST),
+        "FileUploadResponse": _wrapped("FileData", "File uploaded successfully", _UPLOADED, "The uploaded file."),
+        "FileList": _wrapped("FileListData", "ok", _LIST, "A page of the account's files."),
         "FileListData": {
             "type": "object", "required": ["files", "total", "page", "pageSize", "has_more"],
+            "description": "A page of files.", "examples": [_LIST["data"]],
             "properties": {"files": {"type": "array", "items": {"$ref": _REF + "FileData"},
                                      "description": "The account's live files, newest first."},
                            "total": {"type": "integer", "minimum": 0, "description": "Live files in all."},
-                           "page": {"type": "integer", "minimum": 1}, "pageSize": {"type": "integer", "minimum": 1},
+                           "page": {"type": "integer", "minimum": 1, "description": "This page's number."},
+                           "pageSize": {"type": "integer", "minimum": 1, "description": "Files per page."},
                            "has_more": {"type": "boolean", "description": "Whether a later page has files."}},
         },
-        "FileDeleted": _wrapped("FileDeletedData", "File deleted successfully", _DELETED),
-        "FileDeletedData": {"type": "object", "required": ["file_id", "deleted"],
-                            "properties": {"file_id": _FILE_ID, "deleted": {"const": True}}},
+        "FileDeleted": _wrapped("FileDeletedData", "File deleted successfully", _DELETED, "The file is deleted."),
+        "FileDeletedData": {"type": "object", "required": ["file_id", "deleted"], "description": "What was deleted.",
+                            "examples": [_DELETED["data"]],
+                            "properties": {"file_id": _FILE_ID,
+                                           "deleted": {"const": True, "description": "Always true."}}},
         "QuotaResponse": {
-            "type": "object", "required": ["success", "code", "data"],
-            "properties": {"success": {"const": True}, "code": {"const": 200}, "data": {"$ref": _REF + "QuotaData"}},
+            "type": "object", "required": ["success", "code", "data"], "description": "The account's file quota.",
+            "properties": {"success": {"const": True, "description": "Always true."},
+                           "code": {"const": 200, "description": "Always 200."},
+                           "data": {"$ref": _REF + "QuotaData", "description": "The quota."}},
             "examples": [_QUOTA],
         },
         "QuotaData": {
             "type": "object",
             "required": ["user_group", "used_files", "max_files", "remain_files", "is_custom", "quota_reason"],
+            "description": "How many files the account keeps and may keep.", "examples": [_QUOTA["data"]],
             "properties": {
                 "user_group": {"type": "string", "description": "The account's user group."},
                 "used_files": {"type": "integer", "minimum": 0, "description": "Files stored now (not expired)."},
@@ -197,6 +207,9 @@ def file_schemas() -> dict[str, Any]:
         },
         "FileError": {
             "description": "A refusal: the document's Error body with EvoLink's wrapper beside it.",
+            "examples": [{"success": False, "code": 404, "msg": _ERRORS["404"][3],
+                          "error": {"code": "file_not_found", "message": _ERRORS["404"][3], "type": "not_found_error",
+                                    "param": "file_id"}}],
             "allOf": [{"$ref": _REF + "Error"}, {
                 "type": "object", "required": ["success", "code", "msg"],
                 "properties": {"success": {"const": False}, "code": {"type": "integer", "description": "HTTP status."},
@@ -206,11 +219,13 @@ def file_schemas() -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _wrapped(data: str, msg: str, example: dict[str, Any]) -> dict[str, Any]:
+def _wrapped(data: str, msg: str, example: dict[str, Any], words: str) -> dict[str, Any]:
     return {
-        "type": "object", "required": ["success", "code", "msg", "data"],
-        "properties": {"success": {"const": True}, "code": {"const": 200}, "msg": {"type": "string", "example": msg},
-                       "data": {"$ref": _REF + data}},
+        "type": "object", "required": ["success", "code", "msg", "data"], "description": f"EvoLink's wrapper: {words}",
+        "properties": {"success": {"const": True, "description": "Always true."},
+                       "code": {"const": 200, "description": "Always 200."},
+                       "msg": {"type": "string", "example": msg, "description": "A short status message."},
+                       "data": {"$ref": _REF + data, "description": words}},
         "examples": [example],
     }  # fmt: skip
 
@@ -269,7 +284,7 @@ def file_paths() -> dict[str, Any]:
                            "generation request naming it fails. Elements already made from it keep their own "
                            "copies. Another account's file answers 404, as an unknown one.",
             "parameters": [{"name": "file_id", "in": "path", "required": True, "schema": {"type": "string"},
-                            "example": _FILE_DATA["file_id"]}],
+                            "example": _FILE_DATA["file_id"], "description": "The file's `file_id`."}],
             "responses": {"200": {"description": "Deleted", **_json("FileDeleted", _DELETED)},
                           **_errors("401", "404", "429", "503")},
         }},
@@ -279,7 +294,7 @@ def file_paths() -> dict[str, Any]:
                            "whoever holds it until the file expires or is deleted. One byte range (`Range`), "
                            "`ETag`/`If-None-Match`; `?download=1` sends it as an attachment.",
             "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"},
-                            "example": _NAME},
+                            "example": _NAME, "description": "The last part of the file's `file_url`."},
                            {"name": "download", "in": "query", "schema": {"type": "string"},
                             "description": "Present: Content-Disposition attachment."}],
             "responses": {

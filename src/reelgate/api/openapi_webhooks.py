@@ -66,7 +66,11 @@ def webhook_schemas() -> dict[str, Any]:
             "description": "The account's webhook signing secret as it may be shown at any time: its id and when "
             "it was made, never the secret itself.",
             "required": ["object", "id", "created"],
-            "properties": {"object": {"const": "webhook_secret"}, "id": _SECRET_ID, "created": _CREATED},
+            "properties": {
+                "object": {"const": "webhook_secret", "description": "Always `webhook_secret`."},
+                "id": _SECRET_ID,
+                "created": _CREATED,
+            },
             "examples": [_EXAMPLE_SECRET],
         },
         "WebhookSecretRotated": {
@@ -75,7 +79,7 @@ def webhook_schemas() -> dict[str, Any]:
             "it now (later reads show its id). Every callback attempt from now on is signed with it.",
             "required": ["object", "id", "created", "secret"],
             "properties": {
-                "object": {"const": "webhook_secret"},
+                "object": {"const": "webhook_secret", "description": "Always `webhook_secret`."},
                 "id": _SECRET_ID,
                 "created": _CREATED,
                 "secret": {
@@ -92,9 +96,13 @@ def webhook_schemas() -> dict[str, Any]:
             "Times are ISO 8601 UTC.",
             "required": ["object", "id", "task_id", "url", "status", "attempts", "created", "resends", "in_flight"],
             "properties": {
-                "object": {"const": "callback_delivery"},
+                "object": {"const": "callback_delivery", "description": "Always `callback_delivery`."},
                 "id": {"type": "string", "description": "The webhook-id header of every attempt."},
-                "task_id": {"type": "string", "pattern": "^task-unified-[0-9]+-[a-z0-9]{8}$"},
+                "task_id": {
+                    "type": "string",
+                    "pattern": "^task-unified-[0-9]+-[a-z0-9]{8}$",
+                    "description": "The task whose callback this is.",
+                },
                 "url": {"type": "string", "description": "The task's callback_url."},
                 "status": {
                     "enum": ["pending", "delivered", "dead"],
@@ -109,8 +117,12 @@ def webhook_schemas() -> dict[str, Any]:
                     "format": "date-time",
                     "description": ("When the next attempt is due; only while pending."),
                 },  # fmt: skip
-                "created": {"type": "string", "format": "date-time"},
-                "finished_at": {"type": ["string", "null"], "format": "date-time"},
+                "created": {"type": "string", "format": "date-time", "description": "When the delivery was queued."},
+                "finished_at": {
+                    "type": ["string", "null"],
+                    "format": "date-time",
+                    "description": "When it was delivered or went dead; null while pending.",
+                },
                 "resends": {"type": "integer", "minimum": 0, "description": "Rounds started by a resend."},
                 "in_flight": {"type": "boolean", "description": "Whether an attempt is under way right now."},
             },
