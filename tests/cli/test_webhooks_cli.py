@@ -77,17 +77,19 @@ def test_a_dead_callback_is_resent_from_the_command_line(reelgate: Run, hooks_se
     assert len({r.headers["webhook-id"] for r in got}) == 1
 
     nowhere = f"http://127.0.0.1:{client.live.free_port()}"
-    again, unknown, keyless, offline, rotated = _together(
+    again, unknown, keyless, keyless_secret, offline, rotated = _together(
         reelgate,
         ["task", "resend-callback", task_id, "--json"],
         ["task", "resend-callback", "task-unified-1700000000-00000000"],
         ["task", "resend-callback", task_id, "--api-key", ""],
+        ["webhook", "secret", "--api-key", ""],
         ["webhook", "secret", "--base-url", nowhere],
         ["webhook", "rotate", "--yes", "--json"],
     )
     assert again.returncode == 1 and again.stdout == "" and "callback_already_delivered" in again.stderr
     assert unknown.returncode == 1 and "not found (task_not_found" in unknown.stderr
     assert keyless.returncode == 2 and "no API key" in keyless.stderr
+    assert keyless_secret.returncode == 2 and "reelgate webhooks" in keyless_secret.stderr  # the operators' command
     assert offline.returncode == 5 and f"is the server running at {nowhere}" in offline.stderr
     body = json.loads(rotated.stdout)
     assert body["secret"].startswith("whsec_") and body["id"] == webhook_secret_id(body["secret"])

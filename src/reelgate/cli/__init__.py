@@ -1,10 +1,12 @@
 """The command line: ``reelgate serve | worker | dispatcher | migrate | keys | credits | webhooks | accounts | tasks``
-for operators, ``reelgate element | video | task | credits | model`` for API users, and ``reelgate demo``.
+for operators, ``reelgate element | video | task | credits | model | file | webhook`` for API users, and
+``reelgate demo``.
 
 This package's ``__init__`` only assembles the Typer app; the commands live beside it: ``serve`` (serve, worker,
-dispatcher, migrate), ``admin`` (operator commands), ``user_elements``, ``user_videos``, ``user_tasks`` and
-``user_account`` (API user commands through the HTTP client, sharing ``user``), ``demo``, and what all share
-(``common``, ``listing`` for tables, ``help_layout`` for help screens).
+dispatcher, migrate), ``admin`` (operator commands), ``user_elements``, ``user_videos``, ``user_tasks``,
+``user_account``, ``files_user`` and ``webhooks_user`` (API user commands through the HTTP client, sharing ``user``;
+``webhooks_user`` also adds ``resend-callback`` to ``task``), ``demo``, and what all share (``common``, ``listing``
+for tables, ``help_layout`` for help screens).
 
 ``reelgate credits`` belongs to both: alone it is the API user's balance (``user_account.credits_balance``, the
 group's callback), with ``show`` or ``grant`` it is the operator's, on the database. ``--json`` may be given to
@@ -21,12 +23,14 @@ from typing import Annotated
 import typer
 
 from reelgate.cli.admin import admin_apps
+from reelgate.cli.files_user import file_app
 from reelgate.cli.help_layout import HelpfulGroup
 from reelgate.cli.serve import server_commands
 from reelgate.cli.user_account import credits_balance, model_app
 from reelgate.cli.user_elements import element_app
 from reelgate.cli.user_tasks import task_app
 from reelgate.cli.user_videos import video_app
+from reelgate.cli.webhooks_user import tenant_webhook_commands
 
 app = typer.Typer(
     cls=HelpfulGroup,
@@ -51,7 +55,12 @@ operator_apps = admin_apps()
 operator_apps["credits"].callback(invoke_without_command=True)(credits_balance)
 for name, sub in operator_apps.items():
     app.add_typer(sub, name=name)
-for name, sub in {"element": element_app(), "video": video_app(), "task": task_app(), "model": model_app()}.items():
+tenant_webhooks = tenant_webhook_commands()
+task = task_app()
+for name, command in tenant_webhooks.task_commands.items():
+    task.command(name)(command)
+user_apps = {"element": element_app(), "video": video_app(), "task": task, "model": model_app(), "file": file_app()}
+for name, sub in (user_apps | tenant_webhooks.groups).items():
     app.add_typer(sub, name=name)
 
 

@@ -1,7 +1,8 @@
 """What the API user's commands share: their options, one client session per command, errors and exit codes, and
 how tasks, waits and lists look. The commands themselves are in ``user_elements`` (``reelgate element``),
-``user_videos`` (``reelgate video``), ``user_tasks`` (``reelgate task``) and ``user_account`` (``reelgate credits``
-alone and ``reelgate model list``).
+``user_videos`` (``reelgate video``), ``user_tasks`` (``reelgate task``), ``user_account`` (``reelgate credits``
+alone and ``reelgate model list``), ``files_user`` (``reelgate file``) and ``webhooks_user`` (``reelgate webhook``
+and ``reelgate task resend-callback``).
 
 Every command talks to a Reelgate server through ``reelgate_client``, with the key and address from
 ``--api-key``/``--base-url`` or ``REELGATE_API_KEY``/``REELGATE_BASE_URL`` (default http://127.0.0.1:8000), and is
@@ -132,6 +133,12 @@ def short_time(seconds: int) -> str:
     return time.strftime("%m-%d %H:%M", time.gmtime(seconds))
 
 
+def print_table(cols: Sequence[Col], rows: Sequence[Sequence[str]]) -> None:
+    """A table on stdout that fits the terminal, its ids and times whole (``listing.fitted``)."""
+    console = Console()
+    console.print(fitted(cols, rows, console.width))
+
+
 def print_list(
     raws: list[dict[str, Any]], cols: Sequence[Col], rows: Sequence[Sequence[str]], more: str | None, as_json: bool
 ) -> None:
@@ -140,8 +147,7 @@ def print_list(
         last_id = raws[-1].get("id") if raws else None
         print_json({"object": "list", "data": raws, "has_more": more is not None, "last_id": last_id})
         return
-    console = Console()
-    console.print(fitted(cols, rows, console.width))
+    print_table(cols, rows)
     if more is not None:
         typer.echo(f"more: --after {more} (or --all)", err=True)
 

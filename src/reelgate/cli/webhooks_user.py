@@ -6,42 +6,27 @@
 (any account's secret, from the database), as ``task`` sits beside ``tasks``. The key and the server come from
 ``--api-key``/``--base-url`` or ``REELGATE_API_KEY``/``REELGATE_BASE_URL``; answers go to stdout (``--json`` for
 scripts), notes and errors to stderr, so ``SECRET=$(reelgate webhook rotate-secret --yes)`` captures the new secret
-alone. Exit codes as the other user commands: 1 the server refused (e.g. 409 when a callback is not dead), 2 usage
-(no API key), 5 the server could not be reached.
+alone. Sessions, errors and exit codes are the other user commands' (``user``): a callback that is not dead is the
+server's refusal (exit 1, saying whether it is still being delivered or already was).
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.text import Text
 
-from reelgate.cli.common import AsJson, grid, when
-from reelgate_client import (
-    DEFAULT_BASE_URL,
-    APIConnectionError,
-    APIStatusError,
-    CallbackDelivery,
-    Reelgate,
-    ReelgateError,
-    WebhookSecret,
-)
+from reelgate.cli.common import grid, when
+from reelgate.cli.user import ApiKey, AsJson, BaseUrl, TaskId, print_json, session
+from reelgate_client import CallbackDelivery, WebhookSecret
 
-EXIT_API, EXIT_USAGE, EXIT_CONNECTION = 1, 2, 5
-
-ApiKey = Annotated[str | None, typer.Option("--api-key", envvar="REELGATE_API_KEY", show_default=False,
-                                            help="API key (else REELGATE_API_KEY).")]  # fmt: skip
-_BASE_URL_HELP = f"Server URL (else REELGATE_BASE_URL, else {DEFAULT_BASE_URL})."
-BaseUrl = Annotated[str | None, typer.Option("--base-url", envvar="REELGATE_BASE_URL", show_default=False,
-                                             help=_BASE_URL_HELP)]  # fmt: skip
+# after the secret commands' no-key error: an operator may have meant the database's command, which needs none
+_OPERATOR_HINT = " (an operator's command for any account's secret is: reelgate webhooks)"
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Rotate without asking first (for scripts).")]
-TaskId = Annotated[str, typer.Argument(metavar="TASK_ID", help="The task id (task-unified-...).", show_default=False)]
 
 
 @dataclass(frozen=True)
@@ -53,42 +38,16 @@ class TenantWebhookCommands:
     task_commands: dict[str, Callable[..., None]]
 
 
-def _fail(message: str, code: int) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
-
-
-@contextlib.contextmanager
-def _session(api_key: str | None, base_url: str | None) -> Iterator[Reelgate]:
-    """A client for one command; a client error is one line on stderr and its exit code."""
-    if not api_key:
-        raise _fail("no API key: pass --api-key or set REELGATE_API_KEY (an operator's command for any account's "
-                    "secret is: reelgate webhooks)", EXIT_USAGE)  # fmt: skip
-    client = Reelgate(api_key=api_key, base_url=base_url)
-    try:
-        yield client
-    except APIConnectionError as exc:
-        raise _fail(f"{exc} (is the server running at {client.base_url}? see --base-url)", EXIT_CONNECTION) from None
-    except (APIStatusError, ReelgateError) as exc:
-        raise _fail(str(exc), EXIT_API) from None
-    finally:
-        client.close()
-
-
-def _print_json(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
-
-
 def _secret_rows(secret: WebhookSecret) -> list[tuple[str, str]]:
     return [("secret id", secret.id), ("created", when(secret.created))]
 
 
 def retrieve_secret(as_json: AsJson = False, api_key: ApiKey = None, base_url: BaseUrl = None) -> None:
     """Show your webhook signing secret's id and when it was made (the secret itself is shown only by a rotation)."""
-    with _session(api_key, base_url) as client:
+    with session(api_key, base_url, hint=_OPERATOR_HINT) as client:
         secret = client.webhooks.retrieve_secret()
     if as_json:
-        _print_json(secret.raw)
+        print_json(secret.raw)
         return
     table = grid()
     for key, value in _secret_rows(secret):
@@ -104,10 +63,10 @@ def rotate_secret(yes: Yes = False, as_json: AsJson = False, api_key: ApiKey = N
     """
     if not yes:
         typer.confirm("Rotate the webhook signing secret? Callbacks are signed with the new one at once", abort=True)
-    with _session(api_key, base_url) as client:
+    with session(api_key, base_url, hint=_OPERATOR_HINT) as client:
         rotated = client.webhooks.rotate_secret()
     if as_json:
-        _print_json(rotated.raw)
+        print_json(rotated.raw)
         return
     typer.echo(f"rotated: callbacks are now signed with secret {rotated.id} (shown once; store it now):", err=True)
     typer.echo(rotated.secret)
@@ -125,10 +84,10 @@ def resend_callback(task_id: TaskId, as_json: AsJson = False, api_key: ApiKey = 
     Only a delivery whose attempts all failed can be resent: one still being delivered or already delivered is
     refused (exit 1), saying which.
     """
-    with _session(api_key, base_url) as client:
+    with session(api_key, base_url) as client:
         delivery = client.tasks.resend_callback(task_id)
     if as_json:
-        _print_json(delivery.raw)
+        print_json(delivery.raw)
     else:
         typer.echo(_delivery_summary(delivery))
 
