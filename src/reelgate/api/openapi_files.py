@@ -162,8 +162,9 @@ def file_schemas() -> dict[str, Any]:
             "properties": {"file": {"type": "string", "format": "binary",
                                     "description": "The image's bytes; one file per request."},
                            **_names("photos", "photo.png")},
-            # api/multipart.py reads at most 8 text fields of at most 4096 bytes each (other fields are ignored).
-            "maxProperties": 9, "additionalProperties": {"type": "string", "maxLength": 1024},
+            # api/multipart.py reads at most 8 text fields of at most 4096 bytes each (other fields are ignored); a
+            # JSON Schema counts characters, so 4096 of them is the bound that never refuses a form the server takes.
+            "maxProperties": 9, "additionalProperties": {"type": "string", "maxLength": 4096},
             "allOf": _naming_rules(),
         },
         "FileData": {"type": "object", "required": list(file_data_properties), "description": "An uploaded file.",
