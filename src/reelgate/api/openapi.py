@@ -17,6 +17,7 @@ from reelgate.api.openapi_files import file_paths, file_schemas
 from reelgate.api.openapi_objects import ELEMENT_ID_PATTERN, PENDING_TASK, REF, TASK_ID_PATTERN, objects
 from reelgate.api.openapi_webhooks import task_list_error_code_parameter, webhook_paths, webhook_schemas
 from reelgate.catalog import ModelSpec
+from reelgate.catalog.video.schema import CALLBACK_URL  # the one callback_url every model's request shares
 from reelgate.domain import STATUSES
 
 _ERRORS = {
@@ -198,7 +199,6 @@ def model_request(spec: ModelSpec, ref: str) -> tuple[dict[str, Any], dict[str, 
         params.setdefault("description", spec.description)
         return params, defs
     defs[spec.params.__name__] = params
-    example = {"model": spec.name, "model_params": params["examples"][0]} if params.get("examples") else None
     body: dict[str, Any] = {
         "type": "object",
         "description": f"A {spec.name} request: {spec.description}",
@@ -206,18 +206,11 @@ def model_request(spec: ModelSpec, ref: str) -> tuple[dict[str, Any], dict[str, 
         "properties": {
             "model": {"const": spec.name, "description": "The model's id."},
             "model_params": {"$ref": ref + spec.params.__name__, "description": "The model's parameters."},
-            "callback_url": _callback_url(),
+            "callback_url": copy.deepcopy(CALLBACK_URL),
         },
+        "examples": [{"model": spec.name, "model_params": example} for example in params.get("examples", [])],
     }
-    if example is not None:
-        body["examples"] = [example]
     return body, defs
-
-
-def _callback_url() -> dict[str, Any]:
-    from reelgate.catalog.video.schema import CALLBACK_URL  # the one definition every model's request shares
-
-    return copy.deepcopy(CALLBACK_URL)
 
 
 def request_name(spec: ModelSpec) -> str:
