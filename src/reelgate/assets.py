@@ -1,57 +1,99 @@
-"""The asset room for reference media and thumbnails: unguessable names, every object registered before it is written.
+"""The asset room for reference media, thumbnails and results: unguessable names, every object registered before it
+is written, and released only when nothing needs it.
 
-A stored file is named ``<token>.<ext>``, the token 24 random bytes (URL-safe Base64, 32 characters): its URL,
-``/assets/<name>``, is a capability, given only to the account whose task stored it (and, to fetch it, to the
-vendor), and nothing about it can be worked out from the picture. Each file belongs to the one task that stored it
-(an upload at submit, or the worker's copy of a fetched item or a thumbnail), so deleting a task's files never
-takes one another task or element still uses.
+A stored object is named ``<token>.<ext>``, the token 24 random bytes (URL-safe Base64, 32 characters); a generated
+result also carries the second it expires, ``<token>-e<expires>.<ext>``. Its URL, ``/assets/<name>``, is a
+capability, given only to the account whose task stored it (and, to fetch it, to the vendor), and nothing about it
+can be worked out from the content. Each object belongs to the one task that stored it (an upload at submit, the
+worker's copy of a fetched item, a thumbnail, a result), so removing a task's objects never takes one another task
+or element owns; a live task of the same account that names one by its URL holds it too (``store/uploads.py``).
 
-Files are registered in an ``AssetIndex`` (the database) before they are written, so every stored object has a row
-saying whose it is, and objects nobody needs any more can be found by query, never by listing the storage. The bytes
-themselves live in a ``reelgate.storage.Storage`` backend (a directory by default); nothing here sees a path.
+Objects are registered in an ``AssetIndex`` (the database) before they are written, so every stored object has a row
+saying whose it is, and objects nobody needs any more are found by query, never by listing the storage. The bytes
+themselves live in a ``reelgate.storage.Storage`` backend (a directory or a bucket); nothing here sees a path.
 Before capability names, files were named by their SHA-256; those names are still read for tasks that hold them,
 but never served.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 import re
 import secrets
+import time
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from reelgate.storage import ObjectReader, Storage
 
 EXTENSIONS = frozenset({"jpg", "png", "mp4", "mov"})
-# Names are only ever ours: a token or a legacy hash and a known extension, so no "..", "/" or NUL gets through.
-_NAME = re.compile(r"[A-Za-z0-9_-]{32}\.(?:jpg|png|mp4|mov)")
+DAY = 86400.0
+RESULT_RETENTION = 30 * DAY  # the default; REELGATE_RESULT_RETENTION_DAYS
+# Names are only ever ours: a token (with a result's expiry) or a legacy hash and a known extension, so no "..",
+# "/" or NUL gets through.
+_NAME = re.compile(r"[A-Za-z0-9_-]{32}(?:-e(?P<expires>[0-9]{1,12}))?\.(?:jpg|png|mp4|mov)")
 _LEGACY = re.compile(r"[0-9a-f]{64}\.(?:jpg|png|mp4|mov)")
 
 
-class AssetIndex(Protocol):
-    """Who owns each stored file (implemented by the store)."""
+@dataclass(frozen=True)
+class Garbage:
+    """An object nothing seems to need (``AssetIndex.release`` decides for sure), and where a sweep goes on from."""
 
-    async def register(self, names: Sequence[str], account_id: int, task_id: str) -> None: ...
+    name: str
+    account_id: int
+    created: float
+
+
+class AssetIndex(Protocol):
+    """Who owns each stored object, and which ones nothing needs any more (implemented by the store)."""
+
+    async def register(self, names: Sequence[str], account_id: int, task_id: str, *,
+                       expires_at: float | None = None) -> None: ...  # fmt: skip
 
     async def forget(self, names: Sequence[str]) -> None: ...
 
+    async def of_task(self, task_id: str) -> list[str]: ...
 
-def new_name(ext: str) -> str:
+    async def garbage_after(self, before: float, *, now: float, results_before: float = 0.0,
+                            after: Garbage | None = None, limit: int = 500) -> list[Garbage]: ...  # fmt: skip
+
+    async def release(self, account_id: int, names: Sequence[str], *, now: float,
+                      results_before: float = 0.0) -> list[str]: ...  # fmt: skip
+
+
+def new_name(ext: str, expires_at: int | None = None) -> str:
+    """A fresh capability name; with ``expires_at`` (Unix seconds), a result's, which says when it expires."""
     if ext not in EXTENSIONS:
         raise ValueError(f"unsupported asset extension {ext!r}")
-    return f"{secrets.token_urlsafe(24)}.{ext}"
+    token = secrets.token_urlsafe(24)
+    return f"{token}.{ext}" if expires_at is None else f"{token}-e{expires_at}.{ext}"
 
 
 def is_capability(name: str) -> bool:
     return _NAME.fullmatch(name) is not None
 
 
-class AssetStore:
-    """Objects in a ``Storage`` backend, named by ``new_name``; ``index`` records them (None: nothing is recorded)."""
+def expiry_of(name: str) -> int | None:
+    """When the object a capability name names expires (Unix seconds), or None: it lives as long as its owner."""
+    match = _NAME.fullmatch(name)
+    return int(match["expires"]) if match is not None and match["expires"] is not None else None
 
-    def __init__(self, storage: Storage, index: AssetIndex | None = None) -> None:
+
+class AssetStore:
+    """Objects in a ``Storage`` backend, named by ``new_name``; ``index`` records them (None: nothing is recorded).
+    ``result_retention``: seconds a generated result is served after it is made."""
+
+    def __init__(self, storage: Storage, index: AssetIndex | None = None, *,
+                 result_retention: float = RESULT_RETENTION) -> None:  # fmt: skip
         self.storage = storage
         self._index = index
+        self.result_retention = result_retention
+
+    def result_expiry(self, now: float | None = None) -> int:
+        """The second a result made ``now`` expires."""
+        return math.ceil((time.time() if now is None else now) + self.result_retention)
 
     async def save(self, items: Sequence[tuple[bytes, str]], *, account_id: int, task_id: str) -> list[str]:
         """Register then write ``(data, ext)`` items for a task; their names. On OSError nothing stays behind."""
@@ -66,12 +108,13 @@ class AssetStore:
         return names
 
     async def save_stream(self, chunks: AsyncIterable[bytes], ext: str, *, account_id: int, task_id: str,
-                          max_bytes: int) -> tuple[str, int]:  # fmt: skip
+                          max_bytes: int, expires_at: int | None = None) -> tuple[str, int]:  # fmt: skip
         """Register then write one object from a stream (a result video), never held whole in memory; its name and
-        size. More than ``max_bytes`` raises ``ObjectTooLarge``; on any failure nothing stays behind."""
-        name = new_name(ext)
+        size. ``expires_at``: a result's expiry, in its name and its row. More than ``max_bytes`` raises
+        ``ObjectTooLarge``; on any failure nothing stays behind."""
+        name = new_name(ext, expires_at)
         if self._index is not None:
-            await self._index.register([name], account_id, task_id)
+            await self._index.register([name], account_id, task_id, expires_at=expires_at)
         counted = _Counted(chunks, max_bytes)
         try:
             await self.storage.put(name, counted)
@@ -87,6 +130,36 @@ class AssetStore:
             await self.storage.delete(stored)
         if forget and self._index is not None and names:
             await self._index.forget(names)
+
+    async def release_task(self, task_id: str, account_id: int) -> list[str]:
+        """Remove the objects of ``task_id`` that nothing needs any more (its element was deleted) and no live task of
+        the account names by URL; their names. Those still held stay for the sweep."""
+        if self._index is None:
+            return []
+        names = await self._index.of_task(task_id)
+        released = await self._index.release(account_id, names, now=time.time())
+        await self.delete(released)
+        return released
+
+    async def sweep(self, *, grace: float, batch: int = 500, now: float | None = None) -> int:
+        """Remove every object nothing needs any more (see ``store/uploads.py``) that was registered over ``grace``
+        seconds ago, in batches; how many. Idempotent, and safe to run in several processes at once."""
+        if self._index is None:
+            return 0
+        now = time.time() if now is None else now
+        results_before, removed, after = now - self.result_retention, 0, None
+        while found := await self._index.garbage_after(now - grace, now=now, results_before=results_before,
+                                                       after=after, limit=batch):  # fmt: skip
+            after = found[-1]
+            by_account = itertools.groupby(sorted(found, key=lambda g: g.account_id), key=lambda g: g.account_id)
+            for account_id, rows in by_account:
+                released = await self._index.release(account_id, [g.name for g in rows], now=now,
+                                                      results_before=results_before)  # fmt: skip
+                await self.delete(released)
+                removed += len(released)
+            if len(found) < batch:
+                break
+        return removed
 
     async def read(self, name: str) -> bytes | None:
         """The bytes of a stored object (legacy hash names included), or None when it is not there."""

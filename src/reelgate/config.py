@@ -168,6 +168,13 @@ class Settings:
     aws_session_token: str = field(default="", repr=False)
     file_retention_hours: float = 72.0  # how long a file of the file API (/api/v1/files) lives (docs/files.md)
     file_quota: int = 2000  # files one account may keep at once through the file API
+    # Generated results (the video models' videos) are served this long after they are made, then answer 410
+    # and are swept (docs/uploads.md); element media live as long as their element.
+    result_retention_days: float = 30.0
+    # A write that never finished (a process killed mid-upload: an S3 multipart upload, a directory's temporary
+    # file) is discarded by the hourly sweep once it began this long ago; keep it above the longest legitimate
+    # write (a Kling result download may take up to its download_total, 30 min by default).
+    incomplete_upload_hours: float = 24.0
 
     @property
     def resolved_database_url(self) -> str:
@@ -232,4 +239,6 @@ class Settings:
             aws_session_token=env.get("AWS_SESSION_TOKEN", ""),
             file_retention_hours=_positive(env, "REELGATE_FILE_RETENTION_HOURS", d.file_retention_hours),
             file_quota=int(_positive(env, "REELGATE_FILE_QUOTA", d.file_quota)),
+            result_retention_days=_positive(env, "REELGATE_RESULT_RETENTION_DAYS", d.result_retention_days),
+            incomplete_upload_hours=_num(env, "REELGATE_INCOMPLETE_UPLOAD_HOURS", d.incomplete_upload_hours),
         )

@@ -7,7 +7,7 @@ import contextlib
 import errno
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -17,6 +17,7 @@ from reelgate.files import sweep_files
 from reelgate.identity import process_name
 from reelgate.providers import Completed, Failed, Job, Outcome, Pending, Provider
 from reelgate.service import TaskService
+from reelgate.storage import StorageUnavailable
 from reelgate.store.files import FileStore
 from reelgate.store.tasks import Claim, Finish
 
@@ -25,6 +26,8 @@ MAX_ATTEMPTS = 8
 ERRORS_KEY = "_worker_errors"
 SWEEP_EVERY = 1.0
 PURGE_EVERY = 3600.0
+HOUR = 3600.0
+STORAGE_DOWN = "Stored media could not be read or written (the object storage is unreachable); try again later."
 
 
 class _Context:
@@ -69,6 +72,7 @@ class Worker:
         self._on_event = on_event or (lambda kind, data: None)
         self._last_sweep = 0.0
         self._last_purge = 0.0
+        self._housekeeping: asyncio.Task[dict[str, int]] | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         log.info("worker started", extra={"worker": self.name, "concurrency": self.concurrency})
@@ -87,11 +91,10 @@ class Worker:
         if now - self._last_sweep >= SWEEP_EVERY:
             self._last_sweep = now
             await self.service.fail_overdue()
-        if now - self._last_purge >= PURGE_EVERY:
+        if now - self._last_purge >= PURGE_EVERY and (self._housekeeping is None or self._housekeeping.done()):
             self._last_purge = now
-            await self.service.purge_idempotency()
-            await self.service.sweep_assets()
-            await sweep_files(FileStore(self.service.store.db), self.service.assets.storage)  # expired uploads
+            # Beside the task loop, so a long sweep (or a slow bucket) never delays claiming tasks.
+            self._housekeeping = asyncio.create_task(self.housekeeping())
         free = self.concurrency - len(self._running)
         if free <= 0:
             return
@@ -100,6 +103,29 @@ class Worker:
             task = asyncio.create_task(self._execute(claim))
             self._running.add(task)
             task.add_done_callback(self._done)
+
+    async def housekeeping(self) -> dict[str, int]:
+        """The hourly sweep: forget old Idempotency-Keys; remove stored media nothing needs (deleted elements, failed
+        or never-made tasks, expired results; never one a live task or element still needs), expired or abandoned
+        file API uploads, and writes a killed process never finished. Each part is idempotent and runs even when
+        another failed (a bucket that cannot be reached is tried again the next hour); what each removed."""
+        storage = self.service.assets.storage
+        incomplete_after = self.settings.incomplete_upload_hours * HOUR
+        parts: dict[str, Callable[[], Awaitable[int]]] = {
+            "idempotency keys": self.service.purge_idempotency,
+            "stored media": self.service.sweep_assets,
+            "uploaded files": lambda: sweep_files(FileStore(self.service.store.db), storage),
+            "unfinished writes": lambda: storage.discard_incomplete(incomplete_after),
+        }
+        removed: dict[str, int] = {}
+        for what, part in parts.items():
+            try:
+                removed[what] = await part()
+            except Exception as exc:
+                log.warning("sweep failed; retried next hour", extra={"sweeping": what, "error": str(exc)})
+        if any(removed.values()):
+            log.info("swept", extra={"removed": removed})
+        return removed
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._running.discard(task)
@@ -117,9 +143,11 @@ class Worker:
     async def _drain(self) -> None:
         # On a graceful stop, running tasks are abandoned, not failed: their leases expire and another worker
         # (or this one after a restart) takes them over.
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()  # idempotent: the next sweep finishes what this one began
         for task in list(self._running):
             task.cancel()
-        await asyncio.gather(*self._running, return_exceptions=True)
+        await asyncio.gather(*self._running, *filter(None, [self._housekeeping]), return_exceptions=True)
 
     async def _execute(self, claim: Claim) -> None:
         heartbeat = asyncio.create_task(self._heartbeat(claim.id, asyncio.current_task()))
@@ -166,6 +194,12 @@ class Worker:
             return Failed("generation_timeout", f"The task did not finish within {self.settings.task_deadline:g} s.")
         except TaskFailure as exc:
             return Failed(exc.code, exc.message)
+        except StorageUnavailable as exc:
+            # The bucket (or its network) is down: worth retrying, and after the last try the contract's code for
+            # an unavailable service, with the refund every failure gets. Nothing half-written is visible.
+            log.error("object storage unavailable while running task", extra={"task_id": claim.id,
+                                                                               "error": str(exc)})  # fmt: skip
+            return self._retry_or_fail(claim, "service_unavailable", STORAGE_DOWN)
         except OSError as exc:
             log.error("storage or network error while running task", extra={"task_id": claim.id, "error": str(exc)})
             if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):

@@ -5,21 +5,24 @@ route's check and the response with a plain 500; here the object is opened first
 deleted element's media are then simply not found), the range is decided before anything is sent, and the open
 object is streamed, whatever backend keeps it (a directory, or an S3 bucket through its ranged GETs). When the
 backend offers short-lived URLs (S3 with REELGATE_S3_PRESIGN_SECONDS), a GET is redirected there instead, so the
-bytes flow from the bucket and the URL handed out stays Reelgate's lasting one.
+bytes flow from the bucket and the URL handed out stays Reelgate's lasting one. A generated result's name says when
+it expires: from then on it answers 410 Gone, decided from the name alone (the object may already be swept).
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import time
+from datetime import UTC, datetime
 from email.utils import formatdate
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from reelgate.assets import AssetStore
-from reelgate.errors import NotFound, RangeNotSatisfiable, ServiceUnavailable
+from reelgate.assets import DAY, AssetStore, expiry_of
+from reelgate.errors import ApiError, NotFound, RangeNotSatisfiable, ServiceUnavailable
 from reelgate.storage import ObjectReader, StorageUnavailable
 
 log = logging.getLogger("reelgate.api")
@@ -33,6 +36,23 @@ REDIRECT_CACHE_CONTROL = "no-store"
 # ASCII digits, at most 18 (any file size fits): \d takes other scripts' digits, and int() refuses 4,300+ digits.
 _RANGE = re.compile(r"bytes=([0-9]{0,18})-([0-9]{0,18})")
 MEDIA_TYPES = {"jpg": "image/jpeg", "png": "image/png", "mp4": "video/mp4", "mov": "video/quicktime"}
+
+
+class AssetExpired(ApiError):
+    """410: the object's retention is over (an extension; the contract's type for a missing resource)."""
+
+    status = 410
+    type = "not_found_error"
+    code = "asset_expired"
+
+
+def _expired(name: str, assets: AssetStore) -> AssetExpired | None:
+    expires = expiry_of(name)
+    if expires is None or time.time() < expires:
+        return None
+    when = datetime.fromtimestamp(expires, UTC).isoformat(timespec="seconds")
+    return AssetExpired(f"this result expired at {when}: generated results are kept {assets.result_retention / DAY:g} "
+                        "days after they are made; run the task again to make a new one")  # fmt: skip
 
 
 def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
@@ -80,7 +100,10 @@ class StoredFile(Response):
 
 async def asset_response(request: Request, assets: AssetStore, name: str) -> Response:
     """``GET``/``HEAD /assets/<name>``: a redirect to the backend's short-lived URL when it offers one (GET only: a
-    presigned GET does not sign HEAD), else the object streamed; 404 ``asset_not_found`` when there is none."""
+    presigned GET does not sign HEAD), else the object streamed; 404 ``asset_not_found`` when there is none, 410
+    ``asset_expired`` once a result's retention is over."""
+    if (gone := _expired(name, assets)) is not None:
+        raise gone
     try:
         if request.method == "GET" and (url := await assets.signed_url(name)) is not None:
             return RedirectResponse(url, status_code=307, headers={"Cache-Control": REDIRECT_CACHE_CONTROL})

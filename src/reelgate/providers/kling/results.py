@@ -2,7 +2,8 @@
 
 The body goes chunk by chunk from the socket into ``AssetStore.save_stream``, so a worker never holds a video whole
 in memory. Every hop is checked by netguard (the URL comes from an upstream answer, not from us), redirects are
-followed by hand with the same checks, and the first bytes must be an MP4/MOV file.
+followed by hand with the same checks, and the first bytes must be an MP4/MOV file. The stored result expires after
+the deployment's result retention (REELGATE_RESULT_RETENTION_DAYS), which its name carries.
 """
 
 from __future__ import annotations
@@ -77,7 +78,8 @@ async def _open(client: httpx.AsyncClient, url: str, allow_private: bool) -> htt
 
 async def store_result(client: httpx.AsyncClient, url: str, assets: AssetStore, *, account_id: int, task_id: str,
                        max_bytes: int, total_timeout: float, allow_private: bool) -> tuple[str, int]:  # fmt: skip
-    """Stream the video at ``url`` into storage as ``<name>.mp4`` registered to the task; its name and size."""
+    """Stream the video at ``url`` into storage as ``<token>-e<expires>.mp4`` registered to the task, expiring after
+    the result retention; its name and size."""
     try:
         async with asyncio.timeout(total_timeout):
             response = await _open(client, url, allow_private)
@@ -89,8 +91,10 @@ async def store_result(client: httpx.AsyncClient, url: str, assets: AssetStore, 
                 if declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
                     raise ResultTooLarge(f"the result declares {declared} bytes")
                 chunks = _checked_mp4(response.aiter_raw())
+                # A result is served for the retention the deployment sets, counted from now; its name says until
+                # when, so /assets answers 410 after that without a lookup (docs/uploads.md).
                 return await assets.save_stream(chunks, "mp4", account_id=account_id, task_id=task_id,
-                                                max_bytes=max_bytes)  # fmt: skip
+                                                max_bytes=max_bytes, expires_at=assets.result_expiry())  # fmt: skip
             finally:
                 await response.aclose()
     except ObjectTooLarge as exc:
