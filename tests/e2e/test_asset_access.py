@@ -1,10 +1,12 @@
-"""Stored media over real HTTP, on both engines: capability URLs nobody can work out from a picture, revoked with
-their element, ranges and validators, and only the contract's JSON for every refusal (issue 18, items 7 and 13)."""
+"""Stored media over real HTTP, on both engines: capability URLs nobody can work out from a picture or list, revoked
+with their element, results gone (410) after their retention, ranges and validators, and only the contract's JSON
+for every refusal (issue 18, items 7 and 13; issue 22)."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from fakes import mediagen
 from fakes.media_server import MediaServer
 from harness import image_body, make_settings
 from reelgate import service as service_module
+from reelgate.assets import new_name
 from served import Served, serve
 
 MB = 1024 * 1024
@@ -157,6 +160,42 @@ async def test_the_sweep_removes_what_a_submit_cut_off_before_its_commit_left(
     assert await served.rt.service.sweep_assets() == 1
     assert orphans[0] not in served.stored_files()
     assert set(served.stored_files()) == {p.rsplit("/", 1)[-1] for p in _paths(element)}
+
+
+async def test_a_result_answers_410_once_its_retention_is_over(served: Served) -> None:
+    """A result's name carries its expiry: served until then, 410 ``asset_expired`` after, with when and why, from
+    the name alone (so a swept one answers the same). A made-up name with a past expiry learns nothing more."""
+    assets = served.rt.service.assets
+    fresh, stale = new_name("mp4", assets.result_expiry()), new_name("mp4", int(time.time()) - 1)
+    for name in (fresh, stale):
+        await assets.storage.put(name, b"\x00\x00\x00\x18ftypmp42 a result")
+    async with served.client() as anyone:
+        assert (await anyone.get(f"/assets/{fresh}")).status_code == 200
+        for method in ("GET", "HEAD"):
+            assert (await anyone.request(method, f"/assets/{stale}")).status_code == 410
+        error = _json_error(await anyone.get(f"/assets/{stale}"), 410, "asset_expired")
+        assert error["type"] == "not_found_error"
+        assert "expired at" in error["message"] and "kept 30 days" in error["message"]
+        forged = "A" * 32 + f"-e{int(time.time()) - 60}.mp4"
+        _json_error(await anyone.get(f"/assets/{forged}"), 410, "asset_expired")
+        _json_error(await anyone.get("/assets/" + "A" * 32 + f"-e{int(time.time()) + 60}.mp4"), 404,
+                    "asset_not_found")  # fmt: skip
+
+
+async def test_another_tenant_can_neither_list_nor_find_an_accounts_media(served: Served) -> None:
+    """Tenancy of stored media: nothing lists objects (no listing route; the bucket is private), another tenant's
+    key sees none of the account's tasks or elements, and the same picture uploaded by the other tenant is stored
+    under a name of its own, so holding one's own URL says nothing about the other's."""
+    front, side = mediagen.jpeg(768, 1024, scene=11), mediagen.jpeg(768, 1024, scene=12)
+    async with served.client(await served.key("acme")) as acme, served.client(await served.key("rival")) as rival:
+        mine = await _element(served, acme, image_body(_uri(front), _uri(side)))
+        theirs = await _element(served, rival, image_body(_uri(front), _uri(side)))
+        assert set(_paths(mine)).isdisjoint(_paths(theirs))
+        assert (await rival.get(f"/v1/elements/{mine['element_id']}")).status_code == 404
+        listed = (await rival.get("/v1/elements")).json()["data"]
+        assert [e["element_id"] for e in listed] == [theirs["element_id"]]
+        for listing in ("/assets", "/assets/", "/assets/?list-type=2", "/files/"):
+            assert (await rival.get(listing)).status_code == 404, listing
 
 
 @pytest.mark.parametrize(
