@@ -13,12 +13,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.text import Text
 
 from reelgate.cli.common import grid
 from reelgate.cli.listing import Col
-from reelgate.cli.user import ApiKey, AsJson, BaseUrl, print_json, print_table, session, short_time
+from reelgate.cli.user import ApiKey, AsJson, BaseUrl, print_answer, print_json, print_table, session, short_time
 
 FileId = Annotated[str, typer.Argument(metavar="FILE_ID", help="The file id (file_...).", show_default=False)]
 
@@ -53,11 +52,8 @@ def file_upload(
     """Upload an image (streamed, never read whole); print its URL, usable as an image URL in any request."""
     with session(api_key, base_url) as client:
         file = client.files.upload(path, upload_path=upload_path, file_name=file_name)
-    if as_json:
-        print_json(file.raw)
-        return
-    typer.echo(f"uploaded {file.id}: {file.mime_type}, {file.size} bytes, expires {file.expires_at}", err=True)
-    typer.echo(file.url)
+    note = f"uploaded {file.id}: {file.mime_type}, {file.size} bytes, expires {file.expires_at}"
+    print_answer(file.raw, as_json, file.url, note=note)
 
 
 def file_list(
@@ -85,23 +81,17 @@ def file_delete(file_id: FileId, as_json: AsJson = False, api_key: ApiKey = None
     """Delete a file: its URL answers 404 from now on (elements made from it keep their own copies)."""
     with session(api_key, base_url) as client:
         gone = client.files.delete(file_id)
-    if as_json:
-        print_json({"file_id": gone, "deleted": True})
-        return
-    typer.echo(f"deleted {gone}")
+    print_answer({"file_id": gone, "deleted": True}, as_json, f"deleted {gone}")
 
 
 def file_quota(as_json: AsJson = False, api_key: ApiKey = None, base_url: BaseUrl = None) -> None:
     """How many files your account keeps, and how many more it may upload (client.files.quota)."""
     with session(api_key, base_url) as client:
         found = client.files.quota()
-    if as_json:
-        print_json(found.raw)
-        return
     table = grid()
     for key, value in (("used", found.used), ("max", found.max), ("remaining", found.remaining)):
         table.add_row(Text(key), Text(str(value)))
-    Console().print(table)
+    print_answer(found.raw, as_json, table)
 
 
 def file_app() -> typer.Typer:

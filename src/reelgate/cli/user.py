@@ -29,10 +29,10 @@ import contextlib
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol, TypeVar
 
 import typer
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.panel import Panel
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.text import Text
@@ -47,6 +47,7 @@ from reelgate_client import (
     MediaInputError,
     Reelgate,
     ReelgateError,
+    SyncPage,
     Task,
     TaskFailedError,
     WaitTimeoutError,
@@ -128,6 +129,20 @@ def print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
+def print_answer(raw: Any, as_json: bool, shown: RenderableType, note: str = "") -> None:
+    """One answer on stdout: ``raw`` as JSON for scripts, else ``shown`` for people (a line of text, printed as it
+    is, or a panel or grid) after ``note``, if any, on stderr (so ``X=$(reelgate ...)`` captures ``shown`` alone)."""
+    if as_json:
+        print_json(raw)
+        return
+    if note:
+        typer.echo(note, err=True)
+    if isinstance(shown, str):
+        typer.echo(shown)  # not through Rich: an id or a URL must not be wrapped, highlighted or read as markup
+    else:
+        Console().print(shown)
+
+
 def short_time(seconds: int) -> str:
     """A list's time: month, day, hours and minutes (UTC)."""
     return time.strftime("%m-%d %H:%M", time.gmtime(seconds))
@@ -150,6 +165,26 @@ def print_list(
     print_table(cols, rows)
     if more is not None:
         typer.echo(f"more: --after {more} (or --all)", err=True)
+
+
+class HasRaw(Protocol):
+    """An answer of the client's that keeps the server's JSON."""
+
+    @property
+    def raw(self) -> dict[str, Any]: ...
+
+
+Item = TypeVar("Item", bound=HasRaw)
+
+
+def print_page(
+    page: SyncPage[Item], walk: bool, cols: Sequence[Col], row: Callable[[Item], Sequence[str]], as_json: bool
+) -> None:
+    """A cursor page as a list answer (``print_list``); with ``walk`` (--all), fetching and showing every page after
+    it too, so it runs inside the command's session."""
+    items = list(page) if walk else page.data
+    more = page.last_id if page.has_more and not walk else None
+    print_list([item.raw for item in items], cols, [row(item) for item in items], more, as_json)
 
 
 def task_panel(task: Task) -> Panel:
@@ -219,8 +254,4 @@ def finish_wait(done: Task, as_json: bool) -> None:
 
 def submitted(task: Task, as_json: bool) -> None:
     """A create answered without waiting: the task as JSON, or its id on stdout and how to follow it on stderr."""
-    if as_json:
-        print_json(task.raw)
-    else:
-        typer.echo(f"submitted {task.id}; follow it with: reelgate task wait {task.id}", err=True)
-        typer.echo(task.id)
+    print_answer(task.raw, as_json, task.id, note=f"submitted {task.id}; follow it with: reelgate task wait {task.id}")

@@ -8,13 +8,12 @@ database): ``credits_balance`` is that group's callback, and runs only when no o
 from __future__ import annotations
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from reelgate.cli.common import grid
 from reelgate.cli.listing import Col
-from reelgate.cli.user import ApiKey, AsJson, BaseUrl, print_json, print_list, session
+from reelgate.cli.user import ApiKey, AsJson, BaseUrl, print_answer, print_json, print_list, session
 from reelgate_client import Credits, Model
 
 # The id and availability stay whole; a narrow terminal leaves out the description first.
@@ -53,10 +52,7 @@ def credits_balance(
     hint = " (operators: reelgate credits show --account NAME reads the database)"
     with session(api_key, base_url, hint=hint) as client:
         credits = client.credits.retrieve()
-        if as_json:
-            print_json(credits.raw)
-        else:
-            Console().print(balance_grid(credits))
+        print_answer(credits.raw, as_json, balance_grid(credits))
 
 
 def _price(model: Model) -> str:

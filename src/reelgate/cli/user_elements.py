@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
 
@@ -23,8 +22,8 @@ from reelgate.cli.user import (
     Limit,
     Timeout,
     finish_wait,
-    print_json,
-    print_list,
+    print_answer,
+    print_page,
     session,
     short_time,
     submitted,
@@ -84,6 +83,10 @@ def element_panel(element: Element) -> Panel:
     return Panel(table, title=Text(f"element {element.element_name}"), border_style="cyan", expand=False)
 
 
+def _list_row(e: Element) -> tuple[str, ...]:
+    return e.element_id, e.element_name, ", ".join(TAG_IDS.get(t, t) for t in e.tags), short_time(e.created), e.task_id
+
+
 def element_create(
     name: Name,
     description: Description,
@@ -122,15 +125,7 @@ def element_list(
 ) -> None:
     """List your elements, newest first (client.elements.list)."""
     with session(api_key, base_url) as client:
-        page = client.elements.list(limit=limit, after=after)
-        items = list(page) if walk else page.data
-        rows = [
-            (e.element_id, e.element_name, ", ".join(TAG_IDS.get(t, t) for t in e.tags), short_time(e.created),
-             e.task_id)
-            for e in items
-        ]  # fmt: skip
-        more = page.last_id if page.has_more and not walk else None
-        print_list([e.raw for e in items], LIST_COLUMNS, rows, more, as_json)
+        print_page(client.elements.list(limit=limit, after=after), walk, LIST_COLUMNS, _list_row, as_json)
 
 
 def element_retrieve(
@@ -139,10 +134,7 @@ def element_retrieve(
     """Show one element (client.elements.retrieve; also: reelgate element get)."""
     with session(api_key, base_url) as client:
         element = client.elements.retrieve(element_id)
-        if as_json:
-            print_json(element.raw)
-        else:
-            Console().print(element_panel(element))
+        print_answer(element.raw, as_json, element_panel(element))
 
 
 def element_delete(
@@ -151,10 +143,7 @@ def element_delete(
     """Delete one element (client.elements.delete)."""
     with session(api_key, base_url) as client:
         gone = client.elements.delete(element_id)
-        if as_json:
-            print_json(gone.raw)
-        else:
-            typer.echo(f"deleted element {gone.id}")
+        print_answer(gone.raw, as_json, f"deleted element {gone.id}")
 
 
 def element_app() -> typer.Typer:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, get_args
 
 import typer
-from rich.console import Console
 
 from reelgate.cli.listing import Col
 from reelgate.cli.user import (
@@ -18,14 +17,14 @@ from reelgate.cli.user import (
     TaskId,
     Timeout,
     finish_wait,
-    print_json,
-    print_list,
+    print_answer,
+    print_page,
     session,
     short_time,
     task_panel,
     wait_with_bar,
 )
-from reelgate_client import TaskErrorCode, TaskStatus
+from reelgate_client import Task, TaskErrorCode, TaskStatus
 
 StatusFilter = Annotated[str | None, typer.Option("--status", help="pending, processing, completed or failed.")]
 ModelFilter = Annotated[str | None, typer.Option("--model", help="Only tasks of this model.")]
@@ -63,14 +62,18 @@ def _error_code(value: str | None) -> TaskErrorCode | None:
     raise typer.BadParameter(f"must be one of {', '.join(codes)}", param_hint="--error-code")
 
 
+def _list_row(t: Task) -> tuple[str, ...]:
+    outcome = t.result.element_id if t.result else (t.results[0] if t.results else "")
+    outcome = outcome or (t.error.code if t.error else "")
+    shown = t.status if t.done else f"{t.status} {t.progress}%"
+    return t.id, shown, short_time(t.created), outcome
+
+
 def task_retrieve(task_id: TaskId, as_json: AsJson = False, api_key: ApiKey = None, base_url: BaseUrl = None) -> None:
     """Show one task (client.tasks.retrieve; also: reelgate task get)."""
     with session(api_key, base_url) as client:
         task = client.tasks.retrieve(task_id)
-        if as_json:
-            print_json(task.raw)
-        else:
-            Console().print(task_panel(task))
+        print_answer(task.raw, as_json, task_panel(task))
 
 
 def task_list(
@@ -89,25 +92,14 @@ def task_list(
         page = client.tasks.list(
             status=_status(status), model=model, error_code=_error_code(error_code), limit=limit, after=after
         )
-        items = list(page) if walk else page.data
-        rows = []
-        for t in items:
-            outcome = t.result.element_id if t.result else (t.results[0] if t.results else "")
-            outcome = outcome or (t.error.code if t.error else "")
-            shown = t.status if t.done else f"{t.status} {t.progress}%"
-            rows.append((t.id, shown, short_time(t.created), outcome))
-        more = page.last_id if page.has_more and not walk else None
-        print_list([t.raw for t in items], LIST_COLUMNS, rows, more, as_json)
+        print_page(page, walk, LIST_COLUMNS, _list_row, as_json)
 
 
 def task_cancel(task_id: TaskId, as_json: AsJson = False, api_key: ApiKey = None, base_url: BaseUrl = None) -> None:
     """Cancel a pending or processing task; its reserved credits are refunded (client.tasks.cancel)."""
     with session(api_key, base_url) as client:
         task = client.tasks.cancel(task_id)
-        if as_json:
-            print_json(task.raw)
-        else:
-            typer.echo(f"cancelled {task.id}; its credits were refunded")
+        print_answer(task.raw, as_json, f"cancelled {task.id}; its credits were refunded")
 
 
 def task_wait(

@@ -17,12 +17,11 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.text import Text
 
 from reelgate.cli.common import grid, when
-from reelgate.cli.user import ApiKey, AsJson, BaseUrl, TaskId, print_json, session
-from reelgate_client import CallbackDelivery, WebhookSecret
+from reelgate.cli.user import ApiKey, AsJson, BaseUrl, TaskId, print_answer, session
+from reelgate_client import CallbackDelivery
 
 # after the secret commands' no-key error: an operator may have meant the database's command, which needs none
 _OPERATOR_HINT = " (an operator's command for any account's secret is: reelgate webhooks)"
@@ -38,21 +37,14 @@ class TenantWebhookCommands:
     task_commands: dict[str, Callable[..., None]]
 
 
-def _secret_rows(secret: WebhookSecret) -> list[tuple[str, str]]:
-    return [("secret id", secret.id), ("created", when(secret.created))]
-
-
 def retrieve_secret(as_json: AsJson = False, api_key: ApiKey = None, base_url: BaseUrl = None) -> None:
     """Show your webhook signing secret's id and when it was made (the secret itself is shown only by a rotation)."""
     with session(api_key, base_url, hint=_OPERATOR_HINT) as client:
         secret = client.webhooks.retrieve_secret()
-    if as_json:
-        print_json(secret.raw)
-        return
     table = grid()
-    for key, value in _secret_rows(secret):
+    for key, value in (("secret id", secret.id), ("created", when(secret.created))):
         table.add_row(Text(key), Text(value))
-    Console().print(table)
+    print_answer(secret.raw, as_json, table)
 
 
 def rotate_secret(yes: Yes = False, as_json: AsJson = False, api_key: ApiKey = None, base_url: BaseUrl = None) -> None:
@@ -65,11 +57,8 @@ def rotate_secret(yes: Yes = False, as_json: AsJson = False, api_key: ApiKey = N
         typer.confirm("Rotate the webhook signing secret? Callbacks are signed with the new one at once", abort=True)
     with session(api_key, base_url, hint=_OPERATOR_HINT) as client:
         rotated = client.webhooks.rotate_secret()
-    if as_json:
-        print_json(rotated.raw)
-        return
-    typer.echo(f"rotated: callbacks are now signed with secret {rotated.id} (shown once; store it now):", err=True)
-    typer.echo(rotated.secret)
+    note = f"rotated: callbacks are now signed with secret {rotated.id} (shown once; store it now):"
+    print_answer(rotated.raw, as_json, rotated.secret or "", note=note)
 
 
 def _delivery_summary(delivery: CallbackDelivery) -> str:
@@ -86,10 +75,7 @@ def resend_callback(task_id: TaskId, as_json: AsJson = False, api_key: ApiKey = 
     """
     with session(api_key, base_url) as client:
         delivery = client.tasks.resend_callback(task_id)
-    if as_json:
-        print_json(delivery.raw)
-    else:
-        typer.echo(_delivery_summary(delivery))
+    print_answer(delivery.raw, as_json, _delivery_summary(delivery))
 
 
 def tenant_webhook_commands() -> TenantWebhookCommands:
