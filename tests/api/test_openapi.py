@@ -126,6 +126,8 @@ def test_the_element_rules_are_in_its_schema() -> None:
     assert not valid(changed(element_voice_id="829824295735410756"))  # video_refer only
     assert not valid(changed(element_video_list={"video_url": "https://example.com/v.mp4"}))
     assert not valid(changed(tag_list=[{"tag_id": "o_109"}]))
+    assert not valid(changed(tag_list=[{"tag_id": "o_101"}, {"tag_id": "o_101", "note": "ignored"}]))
+    assert valid(changed(tag_list=[{"tag_id": "o_101"}, {"tag_id": "o_102"}]))
     video = {**seed, "model_params": SCHEMAS["CustomElementParams"]["examples"][1]}
     flat = {**video, "model_params": {**video["model_params"],
                                       "element_video_list": {"video_url": "https://example.com/v.mp4"}}}  # fmt: skip

@@ -132,7 +132,11 @@ def json_schema(ref: str) -> tuple[dict[str, Any], dict[str, Any]]:
     defs["ImageList"]["properties"]["frontal_image"].update(pattern=_IMAGE)
     defs["ReferImage"]["properties"]["image_url"].update(pattern=_IMAGE)
     defs["ReferVideo"]["properties"]["video_url"].update(pattern=_VIDEO)
-    props["tag_list"]["anyOf"][0]["uniqueItems"] = True
+    # No tag_id twice (uniqueItems would compare whole items, and unknown fields beside tag_id are ignored).
+    props["tag_list"]["anyOf"][0]["allOf"] = [
+        {"contains": {"properties": {"tag_id": {"const": tag}}, "required": ["tag_id"]}, "minContains": 0,
+         "maxContains": 1} for tag in TAG_IDS
+    ]  # fmt: skip
     _alias_video_list(defs["VideoList"])
     params["allOf"] = _switch()
     _describe("CustomElementParams", params)
