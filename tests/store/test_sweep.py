@@ -17,12 +17,14 @@ import asyncpg
 import pytest
 
 from harness import make_settings
+from procs import free_port
 from reelgate.assets import AssetStore, expiry_of
 from reelgate.domain import new_webhook_id
 from reelgate.runtime import Runtime, build_runtime
-from reelgate.storage import DirectoryStorage
+from reelgate.storage import DirectoryStorage, S3Location, S3Storage
 from reelgate.store.sql import Store
 from reelgate.store.tasks import Finish
+from reelgate.worker import Worker
 
 from .factories import account, done, new_task
 
@@ -302,3 +304,36 @@ async def test_a_task_made_while_the_sweep_decides_keeps_what_it_names(
     assert await objects.both() == {front}
     task = await store.tasks.get(making.task.id)
     assert task is not None and task.status == "pending"
+
+
+async def test_the_workers_hourly_sweep_does_every_part_even_when_one_fails(tmp_path: Path, db_url: str) -> None:
+    """Stored media nothing needs, unfinished writes a killed process left (here older than the 0 h the settings
+    allow), and the rest; with a bucket nobody can reach, the parts that need it are logged and tried next hour,
+    the others still run."""
+    settings = make_settings(tmp_path, db_url, incomplete_upload_hours=0)
+    rt = build_runtime(settings, worker=False, dispatcher=False)
+    await rt.start()
+    try:
+        store, assets = rt.store, rt.service.assets
+        acct = await account(store, credits=5000)
+        task_id, element_id = await _completed(store, acct, element=True)
+        await assets.save([(b"front", "jpg")], account_id=acct, task_id=task_id)
+        assert await store.elements.mark_deleted(element_id, acct, time.time()) is not None
+        await store.db.write(lambda c: c.run("UPDATE assets SET created = created - 7200"))  # past the grace hour
+        abandoned = settings.assets_dir / ".tmp-killed-mid-write.mp4"
+        abandoned.write_bytes(b"half a video")
+        worker = Worker(rt.service, {}, concurrency=1)
+        swept = await worker.housekeeping()
+        assert swept["stored media"] == 1 and swept["unfinished writes"] == 1
+        assert list(settings.assets_dir.iterdir()) == []
+
+        closed = S3Storage(S3Location(bucket="nowhere", endpoint_url=f"http://127.0.0.1:{free_port()}",
+                                      access_key_id="k", secret_access_key="s"), attempts=1)  # fmt: skip
+        assets.storage = closed
+        try:
+            unreachable = await worker.housekeeping()
+        finally:
+            await closed.aclose()
+        assert "unfinished writes" not in unreachable and unreachable["idempotency keys"] == 0
+    finally:
+        await rt.close()
