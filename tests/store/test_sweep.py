@@ -19,6 +19,7 @@ import pytest
 from harness import make_settings
 from procs import free_port
 from reelgate.assets import AssetStore, expiry_of
+from reelgate.config import ConfigError, Settings
 from reelgate.domain import new_webhook_id
 from reelgate.runtime import Runtime, build_runtime
 from reelgate.storage import DirectoryStorage, S3Location, S3Storage
@@ -337,3 +338,13 @@ async def test_the_workers_hourly_sweep_does_every_part_even_when_one_fails(tmp_
         assert "unfinished writes" not in unreachable and unreachable["idempotency keys"] == 0
     finally:
         await rt.close()
+
+
+def test_retention_settings_are_read_and_checked() -> None:
+    read = Settings.from_env({"REELGATE_RESULT_RETENTION_DAYS": "7.5", "REELGATE_INCOMPLETE_UPLOAD_HOURS": "0"})
+    assert (read.result_retention_days, read.incomplete_upload_hours) == (7.5, 0.0)
+    assert (Settings().result_retention_days, Settings().incomplete_upload_hours) == (30.0, 24.0)
+    with pytest.raises(ConfigError, match="REELGATE_RESULT_RETENTION_DAYS must be greater than 0"):
+        Settings.from_env({"REELGATE_RESULT_RETENTION_DAYS": "0"})
+    with pytest.raises(ConfigError, match="REELGATE_INCOMPLETE_UPLOAD_HOURS must not be negative"):
+        Settings.from_env({"REELGATE_INCOMPLETE_UPLOAD_HOURS": "-1"})
