@@ -72,7 +72,9 @@ def build_runtime(
 ) -> Runtime:
     """Wire every part from settings; nothing touches the network or the database until ``start``."""
     store = Store(make_database(settings.resolved_database_url), load_box(settings))
-    assets = AssetStore(storage_from_settings(settings), store.uploads)  # every stored object registered to its task
+    # Every stored object registered to its task; results served for the configured retention.
+    assets = AssetStore(storage_from_settings(settings), store.uploads,
+                        result_retention=settings.result_retention_days * 86400)  # fmt: skip
     media = MediaPool.from_settings(settings)  # one pool for submits and the worker's media work; no process yet
     providers = build_providers(settings, assets, media, store.upstream_slots)  # caps shared by every process
     service = TaskService(settings, store, default_catalog(settings.prices), assets, providers, media)

@@ -382,14 +382,9 @@ class TaskService:
         return done
 
     async def sweep_assets(self, batch: int = 500) -> int:
-        """Remove stored media nothing needs (refused or failed submits, deleted elements) after ASSET_GRACE."""
-        removed = 0
-        while names := await self.store.uploads.garbage(time.time() - ASSET_GRACE, batch):
-            await self.assets.delete(names)
-            removed += len(names)
-            if len(names) < batch:
-                break
-        return removed
+        """Remove stored media nothing needs (refused or failed submits, deleted elements, expired results) that no
+        live task names, once registered over ASSET_GRACE ago (assets.AssetStore.sweep)."""
+        return await self.assets.sweep(grace=ASSET_GRACE, batch=batch)
 
     async def aclose(self) -> None:
         await self.media.aclose()
@@ -443,8 +438,11 @@ class TaskService:
         if found.upstream_id:
             await self.store.elements.mark_upstream_deleted(found.id)
         # Each stored file belongs to the one task that stored it, so no other element uses these: their URLs
-        # answer 404 from now on.
-        await self._remove(await self.store.uploads.of_task(found.task_id))
+        # answer 404 from now on, except any a live task of the account names (removed by the sweep once it ends).
+        try:
+            await self.assets.release_task(found.task_id, owner.account_id)
+        except Exception as exc:  # the hourly sweep removes what is left
+            log.warning("cannot remove stored media", extra={"error": str(exc), "element_id": found.id})
         return gone
 
 
