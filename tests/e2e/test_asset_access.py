@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,7 +21,9 @@ from fakes.media_server import MediaServer
 from harness import image_body, make_settings
 from reelgate import service as service_module
 from reelgate.assets import new_name
+from reelgate.store.db import Conn
 from served import Served, serve
+from store.factories import new_task
 
 MB = 1024 * 1024
 EXTS = ("jpg", "png", "mp4", "mov")
@@ -95,6 +98,48 @@ async def test_deleting_an_element_revokes_its_media_but_not_another_elements(se
             assert (await client.get(path)).content == data
     names = {p.rsplit("/", 1)[-1] for p in _paths(second)}
     assert set(served.stored_files()) == names and set(await served.asset_rows()) == names
+
+
+async def _pending_for_an_hour(served: Served, acct: int, params: dict[str, Any]) -> str:
+    """A free task of ``acct`` that stays pending (due in an hour, so this deployment's worker leaves it alone)."""
+    task = new_task(acct, price=0, **params)
+    values = {"id": task.id, "a": acct, "created": task.created, "now": task.now, "later": task.now + 3600,
+              "deadline": task.deadline, "params": json.dumps(task.params)}  # fmt: skip
+
+    async def work(c: Conn) -> None:
+        await c.run("UPDATE accounts SET in_flight = in_flight + 1 WHERE id = :a", values)
+        await c.run("INSERT INTO tasks (id, account_id, api_key_id, model, provider, status, created, created_at, "
+                    "updated_at, deadline, run_after, params, price, user_group, billing_rule, estimated_time) VALUES "
+                    "(:id, :a, 1, 'kling-custom-element', 'local', 'pending', :created, :now, :now, :deadline, "
+                    ":later, :params, 0, 'default', 'per_call', 30)", values)  # fmt: skip
+
+    await served.rt.store.db.write(work)
+    return task.id
+
+
+async def test_an_element_image_a_live_task_names_outlives_the_element_until_the_task_ends(served: Served) -> None:
+    """Deleting an element keeps the one image a pending task of the account names by URL (a video task's first
+    frame, say), serving it for that task, and removes the rest at once; the sweep takes the kept one once the task
+    has ended."""
+    front, side = mediagen.jpeg(768, 1024, scene=13), mediagen.jpeg(768, 1024, scene=14)
+    key = await served.key("acme")
+    async with served.client(key) as client:
+        element = await _element(served, client, image_body(_uri(front), _uri(side)))
+        kept, removed = _paths(element)
+        acct = await served.rt.store.accounts.account_id("acme")
+        assert acct is not None
+        video = await _pending_for_an_hour(served, acct, {"image_start": f"{served.base}{kept}"})
+        assert (await client.delete(f"/v1/elements/{element['element_id']}")).status_code == 200
+        assert (await client.get(kept)).content == front
+        _json_error(await client.get(removed), 404, "asset_not_found")
+        assert await served.rt.service.sweep_assets() == 0
+        assert (await client.post(f"/v1/tasks/{video}/cancel")).status_code == 200
+        assert (await client.get(kept)).content == front  # until the sweep
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(service_module, "ASSET_GRACE", -1.0)
+            assert await served.rt.service.sweep_assets() == 1
+        _json_error(await client.get(kept), 404, "asset_not_found")
+    assert served.stored_files() == [] and await served.asset_rows() == {}
 
 
 async def test_fetched_media_copies_go_with_their_element(served: Served) -> None:
