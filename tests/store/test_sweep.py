@@ -16,11 +16,14 @@ from typing import Any
 import asyncpg
 import pytest
 
+from fakes.media_server import MediaServer
 from harness import make_settings
 from procs import free_port
 from reelgate.assets import AssetStore, expiry_of
 from reelgate.config import ConfigError, Settings
 from reelgate.domain import new_webhook_id
+from reelgate.media.fetch import FetchLimits, make_fetch_client
+from reelgate.providers.kling.results import store_result
 from reelgate.runtime import Runtime, build_runtime
 from reelgate.storage import DirectoryStorage, S3Location, S3Storage
 from reelgate.store.sql import Store
@@ -348,3 +351,21 @@ def test_retention_settings_are_read_and_checked() -> None:
         Settings.from_env({"REELGATE_RESULT_RETENTION_DAYS": "0"})
     with pytest.raises(ConfigError, match="REELGATE_INCOMPLETE_UPLOAD_HOURS must not be negative"):
         Settings.from_env({"REELGATE_INCOMPLETE_UPLOAD_HOURS": "-1"})
+
+
+async def test_a_stored_result_is_named_and_recorded_with_its_expiry(store: Store, objects: _Objects) -> None:
+    """A video model's result, streamed in from the vendor's URL, carries its expiry in its name and its row, so
+    /assets answers 410 from then on and the sweep removes it then."""
+    acct = await account(store)
+    video = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 64
+    with MediaServer() as vendor:
+        vendor.serve("/result.mp4", video, "video/mp4")
+        async with make_fetch_client(allow_private=True, limits=FetchLimits(max_bytes=1 << 20)) as client:
+            name, size = await store_result(client, vendor.url("/result.mp4"), objects.assets, account_id=acct,
+                                            task_id="task-unified-1757169743-vid00000", max_bytes=1 << 20,
+                                            total_timeout=10, allow_private=True)  # fmt: skip
+    expires = expiry_of(name)
+    assert size == len(video) and await objects.assets.read(name) == video
+    assert expires is not None and expires == pytest.approx(time.time() + RETENTION, abs=5)
+    row = await store.db.read(lambda c: c.one("SELECT expires_at FROM assets WHERE name = :n", {"n": name}))
+    assert row is not None and row["expires_at"] == expires
