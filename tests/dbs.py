@@ -11,6 +11,7 @@ PG_BASE = os.environ.get("REELGATE_TEST_PG_URL", "postgresql://postgres@127.0.0.
 TABLES = "accounts, api_keys, ledger, tasks, idempotency, elements, deliveries, delivery_attempts, task_claims, assets"
 TABLES += ", upstream_slots"  # migration 0008
 TABLES += ", files"  # migration 0010 (the file API)
+TABLES += ", process_heartbeats"  # migration 0012 (worker and dispatcher liveness)
 
 
 async def pg_admin(sql: str) -> None:
