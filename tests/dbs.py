@@ -12,6 +12,7 @@ TABLES = "accounts, api_keys, ledger, tasks, idempotency, elements, deliveries, 
 TABLES += ", upstream_slots"  # migration 0008
 TABLES += ", files"  # migration 0010 (the file API)
 TABLES += ", process_heartbeats"  # migration 0012 (worker and dispatcher liveness)
+TABLES += ", console_admins, console_sessions, console_audit"  # migration 0013 (the operator web console)
 
 
 async def pg_admin(sql: str) -> None:
