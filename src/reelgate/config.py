@@ -78,6 +78,16 @@ def _metrics_token(raw: str) -> str:
     return raw
 
 
+def _liveness(env: Mapping[str, str], d: Settings) -> dict[str, float]:
+    beat = _positive(env, "REELGATE_HEARTBEAT_SECONDS", d.heartbeat_seconds)
+    alive = _positive(env, "REELGATE_LIVENESS_SECONDS", d.liveness_seconds)
+    if alive <= beat:  # a process would count as dead between two of its own heartbeats
+        raise ConfigError(f"REELGATE_LIVENESS_SECONDS ({alive:g}) must be more than REELGATE_HEARTBEAT_SECONDS "
+                          f"({beat:g})")  # fmt: skip
+    stall = _positive(env, "REELGATE_STALL_SECONDS", d.stall_seconds)
+    return {"heartbeat_seconds": beat, "liveness_seconds": alive, "stall_seconds": stall}
+
+
 @dataclass(frozen=True)
 class PriceOverride:
     """One row of the operator's price file: a model's price for a user group (and a quality/sound tier)."""
@@ -175,6 +185,12 @@ class Settings:
     # file) is discarded by the hourly sweep once it began this long ago; keep it above the longest legitimate
     # write (a Kling result download may take up to its download_total, 30 min by default).
     incomplete_upload_hours: float = 24.0
+    # Liveness (docs/deployment.md): workers and dispatchers heartbeat every heartbeat_seconds; one is alive while its
+    # last heartbeat is at most liveness_seconds old; the backlog is stalled when no worker is alive or the oldest
+    # waiting task has waited more than stall_seconds.
+    heartbeat_seconds: float = 5.0
+    liveness_seconds: float = 30.0
+    stall_seconds: float = 120.0
 
     @property
     def resolved_database_url(self) -> str:
@@ -241,4 +257,5 @@ class Settings:
             file_quota=int(_positive(env, "REELGATE_FILE_QUOTA", d.file_quota)),
             result_retention_days=_positive(env, "REELGATE_RESULT_RETENTION_DAYS", d.result_retention_days),
             incomplete_upload_hours=_num(env, "REELGATE_INCOMPLETE_UPLOAD_HOURS", d.incomplete_upload_hours),
+            **_liveness(env, d),
         )
