@@ -8,6 +8,7 @@ Amounts of credits are in thousandths, as the store keeps them.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -59,8 +60,9 @@ class Limits:
 class Operators:
     """Operator use cases over one store; each method is one use case, as a command or a console page calls it."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, on_callback_queued: Sequence[Callable[[str], None]] = ()) -> None:
         self.store = store
+        self.on_callback_queued = on_callback_queued  # told a resent callback's task id: wakes a dispatcher
 
     async def account_id(self, account: str) -> int:
         found = await self.store.accounts.account_id(account)
@@ -144,7 +146,7 @@ class Operators:
         task = await self.store.tasks.get(task_id) if is_task_id(task_id) else None
         if task is None:
             raise NotFound(f"no task {task_id!r} in any account", code="task_not_found", param="task_id")
-        return await WebhookService(self.store).resend(task)
+        return await WebhookService(self.store, self.on_callback_queued).resend(task)
 
     async def find_task(self, task_id: str) -> TaskOverview:
         """Any account's task by id, with its owner, provider and times."""
