@@ -10,6 +10,7 @@ from reelgate.store.db import Database
 from reelgate.store.deliveries import DeliveryStore
 from reelgate.store.elements import ElementStore
 from reelgate.store.engines import make_database
+from reelgate.store.processes import ProcessStore
 from reelgate.store.tasks import TaskStore
 from reelgate.store.uploads import UploadStore
 from reelgate.store.upstream_slots import UpstreamSlotStore
@@ -24,6 +25,7 @@ class Store:
         self.deliveries = DeliveryStore(db)
         self.uploads = UploadStore(db)
         self.upstream_slots = UpstreamSlotStore(db)
+        self.processes = ProcessStore(db)
 
     @classmethod
     async def open(cls, url: str, *, pool_size: int = 10, box: SecretBox | None = None) -> Store:
