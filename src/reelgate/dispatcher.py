@@ -21,6 +21,7 @@ from reelgate.callbacks import signed_headers
 from reelgate.config import Settings
 from reelgate.errors import StoreUnavailable
 from reelgate.identity import process_name
+from reelgate.liveness import Heartbeat
 from reelgate.metrics import Metrics
 from reelgate.store.deliveries import Attempt, DueDelivery
 from reelgate.store.sql import Store
@@ -82,18 +83,25 @@ class Dispatcher:
         self._held: Counter[int] = Counter()  # this dispatcher's attempts in flight, per account
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await self._tick()
-                delay = await self._idle_time()
-            except StoreUnavailable as exc:
-                log.warning("database unavailable; dispatcher pausing", extra={"error": str(exc)})
-                delay = 1.0
-            await self._sleep(stop, delay)
-        for task in list(self._running):
-            task.cancel()
-        await asyncio.gather(*self._running, return_exceptions=True)
-        await self.client.aclose()
+        heartbeat = Heartbeat(self.store.processes, process_id=self.name, kind="dispatcher",
+                              concurrency=self.concurrency, in_hand=lambda: len(self._running),
+                              every=self.settings.heartbeat_seconds)  # fmt: skip
+        heartbeat.start(stop)
+        try:
+            while not stop.is_set():
+                try:
+                    await self._tick()
+                    delay = await self._idle_time()
+                except StoreUnavailable as exc:
+                    log.warning("database unavailable; dispatcher pausing", extra={"error": str(exc)})
+                    delay = 1.0
+                await self._sleep(stop, delay)
+            for task in list(self._running):
+                task.cancel()
+            await asyncio.gather(*self._running, return_exceptions=True)
+            await self.client.aclose()
+        finally:
+            await heartbeat.finish()
 
     async def _idle_time(self) -> float:
         if len(self._running) >= self.concurrency:

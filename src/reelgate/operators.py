@@ -1,4 +1,5 @@
-"""What an operator does: accounts, API keys, credits, limits, webhook secrets, and any account's task by id.
+"""What an operator does: accounts, API keys, credits, limits, webhook secrets, any account's task by id, and the
+deployment's health (who runs the work, and whether it is getting done).
 
 The command line (``reelgate keys | credits | webhooks | accounts | tasks``) is one caller and a web console will be
 another, so everything here takes plain values and answers with plain dataclasses; a refusal is an error from
@@ -8,6 +9,7 @@ Amounts of credits are in thousandths, as the store keeps them.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -16,6 +18,7 @@ from reelgate.auth import hash_key, key_prefix, new_api_key
 from reelgate.callbacks import new_secret
 from reelgate.domain import is_task_id
 from reelgate.errors import InvalidRequest, NotFound
+from reelgate.health import Health, Thresholds, read_health
 from reelgate.store.accounts import AccountView
 from reelgate.store.task_lookup import TaskOverview, find_task
 from reelgate.webhook_service import SecretInfo, WebhookService
@@ -23,7 +26,8 @@ from reelgate.webhook_service import SecretInfo, WebhookService
 if TYPE_CHECKING:  # the store's engines (SQLAlchemy, asyncpg) stay unloaded until a caller opens one
     from reelgate.store.sql import Store
 
-__all__ = ["AccountView", "KeyInfo", "Limits", "NewKey", "Operators", "SecretInfo", "TaskOverview"]
+__all__ = ["AccountView", "Health", "KeyInfo", "Limits", "NewKey", "Operators", "SecretInfo", "TaskOverview",
+           "Thresholds"]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -147,6 +151,12 @@ class Operators:
         if task is None:
             raise NotFound(f"no task {task_id!r} in any account", code="task_not_found", param="task_id")
         return await WebhookService(self.store, self.on_callback_queued).resend(task)
+
+    async def health(self, thresholds: Thresholds | None = None) -> Health:
+        """Workers and dispatchers alive (with when each last heartbeated), the queue, and whether the backlog is
+        stalled and why; ``thresholds`` default to 30 s of silence and 120 s of waiting (pass
+        ``Thresholds.from_settings(settings)`` for the configured ones)."""
+        return await read_health(self.store, thresholds or Thresholds(), time.time())
 
     async def find_task(self, task_id: str) -> TaskOverview:
         """Any account's task by id, with its owner, provider and times."""

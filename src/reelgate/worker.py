@@ -15,6 +15,7 @@ from reelgate.domain import COMPLETED, FAILED, new_webhook_id
 from reelgate.errors import StoreUnavailable, TaskFailure
 from reelgate.files import sweep_files
 from reelgate.identity import process_name
+from reelgate.liveness import Heartbeat
 from reelgate.providers import Completed, Failed, Job, Outcome, Pending, Provider
 from reelgate.service import TaskService
 from reelgate.storage import StorageUnavailable
@@ -76,15 +77,22 @@ class Worker:
 
     async def run(self, stop: asyncio.Event) -> None:
         log.info("worker started", extra={"worker": self.name, "concurrency": self.concurrency})
-        while not stop.is_set():
-            try:
-                await self._tick()
-            except StoreUnavailable as exc:
-                log.warning("database unavailable; worker pausing", extra={"error": str(exc)})
-                await self._sleep(stop, 1.0)
-                continue
-            await self._sleep(stop, self.settings.worker_poll_interval)
-        await self._drain()
+        heartbeat = Heartbeat(self.service.store.processes, process_id=self.name, kind="worker",
+                              concurrency=self.concurrency, in_hand=lambda: len(self._running),
+                              every=self.settings.heartbeat_seconds)  # fmt: skip
+        heartbeat.start(stop)
+        try:
+            while not stop.is_set():
+                try:
+                    await self._tick()
+                except StoreUnavailable as exc:
+                    log.warning("database unavailable; worker pausing", extra={"error": str(exc)})
+                    await self._sleep(stop, 1.0)
+                    continue
+                await self._sleep(stop, self.settings.worker_poll_interval)
+            await self._drain()
+        finally:
+            await heartbeat.finish()
 
     async def _tick(self) -> None:
         now = time.time()
