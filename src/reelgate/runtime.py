@@ -61,6 +61,7 @@ class Runtime:
                 await provider.aclose()
         await self.service.aclose()  # stops the media pool's processes, if any started
         await self.store.close()
+        self.metrics.close()  # under serve --workers N: this process's gauges leave the shared sums
 
 
 def build_runtime(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
-
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
@@ -11,26 +9,21 @@ from starlette.routing import Route
 
 from reelgate.api import docs_page
 from reelgate.api.context import ApiContext
-from reelgate.api.http import JSON, error_response, guarded
+from reelgate.api.http import JSON, guarded
+from reelgate.api.metrics_app import metrics_endpoint
 from reelgate.api.model_rules import model_rules
 from reelgate.api.openapi import openapi_document
 from reelgate.api.tasks import _owner
-from reelgate.errors import AuthenticationFailed, ServiceUnavailable, StoreUnavailable
-from reelgate.metrics import QueueGauges
-
-
-def _bearer_matches(request: Request, token: bytes) -> bool:
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    # Compared as bytes (latin-1 gives back the header's own bytes): compare_digest refuses non-ASCII str.
-    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode("latin-1"), token)
+from reelgate.errors import ServiceUnavailable, StoreUnavailable
+from reelgate.health import Thresholds, backlog_reader
+from reelgate.metrics import BacklogGauges
 
 
 def routes(ctx: ApiContext) -> list[Route]:
     service, metrics = ctx.service, ctx.metrics
     document = orjson.dumps(openapi_document(service.catalog))  # ~100 kB, rendered once
     rules = {name: model_rules(spec) for name, spec in service.catalog.items()}  # built once: they never change
-    queue = QueueGauges(metrics, service.store.tasks.queue_stats)
-    metrics_token = service.settings.metrics_token.encode()
+    gauges = BacklogGauges(metrics, backlog_reader(service.store, Thresholds.from_settings(service.settings)))
 
     async def healthz(request: Request) -> Response:
         return JSON({"status": "ok"})
@@ -55,14 +48,6 @@ def routes(ctx: ApiContext) -> list[Route]:
                 for name, spec in service.catalog.items()]  # fmt: skip
         return JSON({"object": "list", "data": data})
 
-    async def metrics_page(request: Request) -> Response:
-        if metrics_token and not _bearer_matches(request, metrics_token):
-            return error_response(AuthenticationFailed(
-                "/metrics needs Authorization: Bearer <REELGATE_METRICS_TOKEN>", code="invalid_metrics_token",
-                headers={"WWW-Authenticate": 'Bearer realm="metrics"'}))  # fmt: skip
-        await queue.update()
-        return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
-
     async def openapi(request: Request) -> Response:
         return Response(document, media_type="application/json")
 
@@ -70,7 +55,7 @@ def routes(ctx: ApiContext) -> list[Route]:
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/v1/models", models, methods=["GET"]),
-        Route("/metrics", metrics_page, methods=["GET"]),
+        Route("/metrics", metrics_endpoint(metrics, gauges, service.settings.metrics_token), methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
         *docs_page.routes(),
     ]

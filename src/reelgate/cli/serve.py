@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
-from collections.abc import Callable
+import socket
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -15,6 +19,15 @@ from reelgate.cli.common import database_label, migrate_db, settings
 from reelgate.config import ConfigError, Settings
 
 log = logging.getLogger("reelgate")
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's name (metrics.py reads the same)
+MetricsPort = Annotated[
+    int | None,
+    typer.Option(metavar="PORT", show_default=False, min=1, max=65535,
+                 help="Serve this process's /metrics (and /healthz) on this port, for Prometheus."),
+]  # fmt: skip
+MetricsHost = Annotated[
+    str, typer.Option(help="Address for --metrics-port (0.0.0.0 or a private address for a scraper elsewhere).")
+]
 
 
 def _warn_private(s: Settings) -> None:
@@ -62,11 +75,37 @@ def serve(
         os.environ["REELGATE_PUBLIC_BASE_URL"] = f"http://{host}:{port}"
     if no_tasks:
         os.environ["REELGATE_SERVE_NO_TASKS"] = "1"
-    uvicorn.run(
-        "reelgate.runtime:app_from_env", factory=True, host=host, port=port, workers=workers if workers > 1 else None,
-        loop="uvloop", http=BoundedHttpToolsProtocol, access_log=False, log_config=None, timeout_keep_alive=30,
-        timeout_graceful_shutdown=10, backlog=2048, limit_concurrency=4096,
-    )  # fmt: skip
+    with _shared_metrics_dir(workers):
+        uvicorn.run(
+            "reelgate.runtime:app_from_env", factory=True, host=host, port=port,
+            workers=workers if workers > 1 else None, loop="uvloop", http=BoundedHttpToolsProtocol, access_log=False,
+            log_config=None, timeout_keep_alive=30, timeout_graceful_shutdown=10, backlog=2048, limit_concurrency=4096,
+        )  # fmt: skip
+
+
+@contextlib.contextmanager
+def _shared_metrics_dir(workers: int) -> Iterator[None]:
+    """Where serve's API processes add up their metrics, so a scrape of any one of them answers for all (a scrape
+    of one port reaches one process at random): PROMETHEUS_MULTIPROC_DIR when set (emptied of an earlier run's
+    files first, as prometheus_client requires), else, with --workers above 1, a temporary directory removed after.
+    Set in the environment before the processes start, since prometheus_client reads it once, on import."""
+    given = os.environ.get(MULTIPROC_ENV)
+    if given:
+        directory = Path(given)
+        directory.mkdir(parents=True, exist_ok=True)
+        for stale in directory.glob("*.db"):
+            stale.unlink()
+        yield
+        return
+    if workers <= 1:
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="reelgate-metrics-") as tmp:
+        os.environ[MULTIPROC_ENV] = tmp
+        try:
+            yield
+        finally:
+            del os.environ[MULTIPROC_ENV]
 
 
 def _prepared(s: Settings) -> None:
@@ -82,11 +121,15 @@ def _prepared(s: Settings) -> None:
         raise typer.Exit(2) from None
 
 
-def _run_background(s: Settings, *, tasks: bool, dispatch: bool) -> None:
-    """Run workers and/or a dispatcher until SIGINT or SIGTERM; running tasks are left to expire their leases."""
+def _run_background(s: Settings, *, tasks: bool, dispatch: bool, metrics_at: socket.socket | None) -> None:
+    """Run workers and/or a dispatcher until SIGINT or SIGTERM; running tasks are left to expire their leases.
+    With ``metrics_at``, serve /metrics there meanwhile."""
     import uvloop
 
+    from reelgate.api.metrics_app import metrics_app, serve_metrics
+    from reelgate.health import Thresholds, backlog_reader
     from reelgate.heap import freeze_startup_objects
+    from reelgate.metrics import BacklogGauges
     from reelgate.runtime import build_runtime
 
     async def runner() -> None:
@@ -96,11 +139,34 @@ def _run_background(s: Settings, *, tasks: bool, dispatch: bool) -> None:
             loop.add_signal_handler(sig, stop.set)
         rt = build_runtime(s, worker=tasks, dispatcher=dispatch)
         await rt.start()
+        serving: asyncio.Task[None] | None = None
+        if metrics_at is not None:
+            gauges = BacklogGauges(rt.metrics, backlog_reader(rt.store, Thresholds.from_settings(s)))
+            app = metrics_app(rt.metrics, gauges, s.metrics_token)
+            serving = asyncio.create_task(serve_metrics(app, metrics_at, stop))
         freeze_startup_objects()
         await stop.wait()
+        if serving is not None:
+            await serving  # no scrape reads a store being closed
         await rt.close()
 
     uvloop.run(runner())
+
+
+def _metrics_socket(host: str, port: int | None) -> socket.socket | None:
+    """The --metrics-port socket, bound before any work starts: a port in use is one error line and exit 2."""
+    if port is None:
+        return None
+    from reelgate.api.metrics_app import bind
+
+    if os.environ.get(MULTIPROC_ENV):
+        log.warning(f"{MULTIPROC_ENV} is set: this process's /metrics will add up every process writing there; "
+                    "leave it unset for worker and dispatcher (serve sets its own)")  # fmt: skip
+    try:
+        return bind(host, port)
+    except OSError as exc:
+        typer.echo(f"error: cannot serve metrics on {host}:{port}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 def worker(
@@ -113,6 +179,8 @@ def worker(
         ),
     ] = None,
     dispatch: Annotated[bool, typer.Option(help="Also deliver callbacks from this process.")] = True,
+    metrics_port: MetricsPort = None,
+    metrics_host: MetricsHost = "127.0.0.1",
 ) -> None:
     """Run task workers (and, by default, a callback dispatcher) without the API.
 
@@ -124,15 +192,17 @@ def worker(
         if concurrency < 1:
             raise typer.BadParameter("must be at least 1", param_hint="--concurrency")
         s = s.with_changes(worker_concurrency=concurrency)
+    metrics_at = _metrics_socket(metrics_host, metrics_port)
     _prepared(s)
-    _run_background(s, tasks=True, dispatch=dispatch)
+    _run_background(s, tasks=True, dispatch=dispatch, metrics_at=metrics_at)
 
 
-def dispatcher() -> None:
+def dispatcher(metrics_port: MetricsPort = None, metrics_host: MetricsHost = "127.0.0.1") -> None:
     """Run only the callback dispatcher."""
     s = settings()
+    metrics_at = _metrics_socket(metrics_host, metrics_port)
     _prepared(s)
-    _run_background(s, tasks=False, dispatch=True)
+    _run_background(s, tasks=False, dispatch=True, metrics_at=metrics_at)
 
 
 def server_commands() -> list[Callable[..., None]]:
