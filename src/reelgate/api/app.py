@@ -15,6 +15,7 @@ from reelgate.api import credits, elements, files, system, tasks, upstream_hook,
 from reelgate.api.context import ApiContext
 from reelgate.api.hot_path import SUBMIT_PATH, TASK_PREFIX, HotPathApp
 from reelgate.api.http import error_response
+from reelgate.console import routes as console_routes
 from reelgate.errors import ApiError, InvalidRequest, NotFound
 from reelgate.heap import freeze_startup_objects
 
@@ -67,6 +68,7 @@ def create_app(ctx: ApiContext) -> Starlette:
             *webhooks.routes(ctx),
             *system.routes(ctx),
             *upstream_hook.routes(ctx),
+            *console_routes(ctx.service, ctx.limiter),  # the operator web console at /console
         ],
         exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,

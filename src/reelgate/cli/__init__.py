@@ -23,6 +23,7 @@ from typing import Annotated
 import typer
 
 from reelgate.cli.admin import admin_apps
+from reelgate.cli.admins import admins_app
 from reelgate.cli.files_user import file_app
 from reelgate.cli.help_layout import HelpfulGroup
 from reelgate.cli.serve import server_commands
@@ -51,7 +52,7 @@ def root(
     del as_json
 
 
-operator_apps = admin_apps()
+operator_apps = admin_apps() | {"admins": admins_app()}  # admins: operators of the web console
 operator_apps["credits"].callback(invoke_without_command=True)(credits_balance)
 for name, sub in operator_apps.items():
     app.add_typer(sub, name=name)

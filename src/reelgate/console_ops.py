@@ -1,0 +1,199 @@
+"""The web console's use cases that change something: operators (``reelgate admins``), signing in and out, and
+every operator action, each written to the audit log with who did it and from where.
+
+Passwords are hashed with Argon2id (argon2-cffi's RFC 9106 profile: 64 MiB, 3 passes), in a thread so a sign-in
+never stalls the event loop; a sign-in for an unknown operator costs one hash too, so timing does not tell which
+usernames exist. A session is a random token in the cookie whose SHA-256 alone is stored, with the CSRF token its
+forms carry. The actions call ``reelgate.operators`` (the same use cases as the command line) and the task service
+(an operator's cancel is the tenant's cancel, refunding alike); nothing here knows about HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from reelgate.domain import FAILED, TaskRecord, format_credits, is_task_id, new_webhook_id
+from reelgate.errors import AuthenticationFailed, Conflict, InvalidRequest, NotFound
+from reelgate.operators import Limits, NewKey, Operators
+from reelgate.store.console import AdminRecord, AuditEntry, ConsoleStore, SessionRecord
+from reelgate.store.tasks import Finish
+
+if TYPE_CHECKING:
+    from reelgate.service import TaskService
+    from reelgate.store.sql import Store
+
+__all__ = ["Actor", "AdminRecord", "Admins", "AuditEntry", "ConsoleActions", "NewSession", "SessionRecord"]
+
+USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,63}")
+PASSWORD_MIN = 12
+PASSWORD_MAX = 1024  # a bound on the work one sign-in may ask of the hasher
+SESSION_SECONDS = 12 * 3600
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who does an operator action and from where, as the audit log records it."""
+
+    username: str
+    ip: str = ""
+
+
+CLI = Actor("cli")
+
+
+@dataclass(frozen=True)
+class NewSession:
+    """A session just started: ``token`` goes into the cookie (the store keeps its hash), ``csrf`` into forms."""
+
+    token: str
+    csrf: str
+    expires: float
+    username: str
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class Admins:
+    """Operators of the console: who they are, their passwords and sessions."""
+
+    def __init__(self, store: Store, hasher: PasswordHasher | None = None) -> None:
+        self.rows = ConsoleStore(store.db)
+        self._hasher = hasher or PasswordHasher()
+        self._decoy: str | None = None
+
+    async def create(self, username: str, password: str, actor: Actor = CLI) -> int:
+        if not USERNAME.fullmatch(username):
+            raise InvalidRequest(f"username {username[:70]!r} must be 2-64 characters: lowercase letters, digits, "
+                                 "'.', '_' or '-', starting with a letter or digit", param="username")  # fmt: skip
+        if not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
+            raise InvalidRequest(f"the password must be {PASSWORD_MIN} to {PASSWORD_MAX} characters long, "
+                                 f"got {len(password)}", param="password")  # fmt: skip
+        hashed = await asyncio.to_thread(self._hasher.hash, password)
+        created = await self.rows.create_admin(username, hashed)
+        if created is None:
+            raise Conflict(f"an operator named {username!r} already exists", param="username", code="admin_exists")
+        await self.rows.audit(actor.username, "admin_create", f"admin:{username}", "", actor.ip)
+        return created
+
+    async def listed(self) -> list[AdminRecord]:
+        return await self.rows.admins()
+
+    async def disable(self, username: str, actor: Actor = CLI) -> None:
+        """Disable the operator: no more sign-ins, and every session of theirs ends now."""
+        if not await self.rows.disable_admin(username, time.time()):
+            known = await self.rows.admin(username)
+            if known is None:
+                raise NotFound(f"no operator named {username!r}", code="admin_not_found", param="username")
+            return  # already disabled: disabling again changes nothing
+        await self.rows.audit(actor.username, "admin_disable", f"admin:{username}", "", actor.ip)
+
+    async def sign_in(self, username: str, password: str, ip: str) -> NewSession:
+        """A new session for the operator with this password; AuthenticationFailed (audited) otherwise."""
+        admin = await self.rows.admin(username) if USERNAME.fullmatch(username) else None
+        ok = await self._verify(admin, password[:PASSWORD_MAX])
+        if admin is None or admin.disabled_at is not None or not ok:
+            await self.rows.audit(username[:64], "sign_in_failed", "console", "", ip)
+            raise AuthenticationFailed("wrong username or password", code="invalid_credentials")
+        if self._hasher.check_needs_rehash(admin.password_hash):  # the hasher's parameters were raised since
+            await self.rows.rehash(admin.id, await asyncio.to_thread(self._hasher.hash, password))
+        token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        expires = time.time() + SESSION_SECONDS
+        await self.rows.start_session(admin.id, token_hash(token), csrf, expires, ip)
+        await self.rows.audit(admin.username, "sign_in", "console", "", ip)
+        return NewSession(token, csrf, expires, admin.username)
+
+    async def _verify(self, admin: AdminRecord | None, password: str) -> bool:
+        if admin is None:  # hash anyway, so an unknown username takes as long as a wrong password
+            self._decoy = self._decoy or await asyncio.to_thread(self._hasher.hash, secrets.token_urlsafe(16))
+        stored = self._decoy if admin is None else admin.password_hash
+        try:
+            return bool(await asyncio.to_thread(self._hasher.verify, stored or "", password))
+        except (VerificationError, InvalidHashError):
+            return False
+
+    async def session(self, token: str) -> SessionRecord | None:
+        return await self.rows.session(token_hash(token), time.time()) if token else None
+
+    async def sign_out(self, token: str, actor: Actor) -> None:
+        await self.rows.end_session(token_hash(token))
+        await self.rows.audit(actor.username, "sign_out", "console", "", actor.ip)
+
+    async def audit_log(self, *, target: str = "", before: int = 0, limit: int = 50) -> list[AuditEntry]:
+        return await self.rows.audit_log(target=target, before=before, limit=limit)
+
+
+class ConsoleActions:
+    """Every action an operator takes in the console: one operator use case each, written to the audit log."""
+
+    def __init__(self, service: TaskService) -> None:
+        self.service = service
+        # A resend from the console wakes this process's dispatcher at once, as the tenant's resend does.
+        self.operators = Operators(service.store, on_callback_queued=service.on_callback_queued)
+        self.log = ConsoleStore(service.store.db)
+
+    async def _audit(self, actor: Actor, action: str, target: str, detail: str = "") -> None:
+        await self.log.audit(actor.username, action, target, detail, actor.ip)
+
+    async def grant_credits(self, actor: Actor, account: str, credits: int, note: str) -> int:
+        granted = await self.operators.grant_credits(account, credits, note or f"granted by {actor.username}")
+        await self._audit(actor, "grant_credits", f"account:{account}", f"{format_credits(granted)} credits; {note}")
+        return granted
+
+    async def create_key(self, actor: Actor, account: str, name: str) -> NewKey:
+        await self.operators.account_id(account)  # the console adds keys to accounts that exist
+        created = await self.operators.create_key(account, name=name)
+        await self._audit(actor, "create_key", f"account:{account}", f"key {created.prefix} {name}".strip())
+        return created
+
+    async def revoke_key(self, actor: Actor, account: str, prefix: str) -> str:
+        if not any(k.prefix == prefix and k.revoked_at is None for k in await self.operators.list_keys(account)):
+            raise NotFound(f"account {account!r} has no active key {prefix!r}", code="api_key_not_found",
+                           param="prefix")  # fmt: skip
+        revoked = await self.operators.revoke_key(prefix)
+        await self._audit(actor, "revoke_key", f"account:{account}", f"key {revoked}")
+        return revoked
+
+    async def set_limits(self, actor: Actor, account: str, rate: int | None, in_flight: int | None) -> Limits:
+        for name, value in (("rate_per_minute", rate), ("max_in_flight", in_flight)):
+            if value is not None and value < 1:
+                raise InvalidRequest(f"{name} must be at least 1, or empty for the service default", param=name)
+        limits = await self.operators.set_limits(account, rate_per_minute=rate, max_in_flight=in_flight)
+        await self._audit(actor, "set_limits", f"account:{account}",
+                          f"{rate or 'default'} requests/min, {in_flight or 'default'} in flight")  # fmt: skip
+        return limits
+
+    async def rotate_webhook_secret(self, actor: Actor, account: str) -> str:
+        secret = await self.operators.rotate_webhook_secret(account)
+        await self._audit(actor, "rotate_webhook_secret", f"account:{account}")
+        return secret
+
+    async def cancel_task(self, actor: Actor, task_id: str) -> TaskRecord:
+        """Cancel any account's task as its owner could: failed with request_cancelled, its credits released."""
+        task = await self.operators.find_task(task_id)
+        finish = Finish(task_id=task.id, status=FAILED, now=time.time(), guard="cancel", account_id=task.account_id,
+                        error_code="request_cancelled", error_message="The task was cancelled by an operator.",
+                        webhook_id=new_webhook_id())  # fmt: skip
+        done = await self.service.finish(finish)
+        if done is None:
+            raise Conflict(f"task {task.id} can no longer be cancelled (status {task.status})", param="task_id",
+                           code="task_not_cancellable")  # fmt: skip
+        await self._audit(actor, "cancel_task", f"task:{task.id}", f"account {task.account}")
+        return done
+
+    async def resend_callback(self, actor: Actor, task_id: str) -> dict[str, Any]:
+        if not is_task_id(task_id):
+            raise NotFound(f"no task {task_id[:80]!r} in any account", code="task_not_found", param="task_id")
+        delivery = await self.operators.resend_callback(task_id)
+        await self._audit(actor, "resend_callback", f"task:{task_id}", f"delivery {delivery.get('id')}")
+        return delivery
