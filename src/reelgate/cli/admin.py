@@ -1,4 +1,5 @@
-"""Operator commands: API keys, credits, webhook secrets, per-account limits, and any account's task by id.
+"""Operator commands: API keys, credits, webhook secrets, per-account limits, and any account's task by id (and,
+from ``admin_status``, ``status`` and ``callbacks resend``).
 
 Each command parses its arguments, calls one use case of ``reelgate.operators.Operators`` (which a web console can
 call too) and renders the answer; a refusal (no such account, key or task) is one ``error:`` line and exit 1, a
@@ -19,6 +20,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
 
+from reelgate.cli.admin_status import status_apps
 from reelgate.cli.common import AsJson, credits_to_milli, grid, operate, when
 from reelgate.cli.listing import Col, fits, fitted
 from reelgate.domain import format_credits
@@ -233,4 +235,4 @@ def _tasks() -> typer.Typer:
 
 def admin_apps() -> dict[str, typer.Typer]:
     return {"keys": _keys(), "credits": _credits(), "webhooks": _webhooks(), "accounts": _accounts(),
-            "tasks": _tasks()}  # fmt: skip
+            "tasks": _tasks(), **status_apps()}  # fmt: skip
