@@ -17,10 +17,15 @@ a middleware added with ``middleware=`` or ``add_middleware`` wraps the hot rout
 the match is made after it has run; the hot routes then still skip the exception middleware and the router. Only
 when no middleware is configured at all does a hot request skip the stack entirely.
 ``tests/api/test_middleware_coverage.py`` fails if a configured middleware misses a hot route.
+
+Every request, hot or not, gets its access line here, at the very edge (``logs.AccessLog``): the method, the route's
+template (``/v1/tasks/{task_id}``, so lines of one route group together), the status sent, the time to the last
+byte and the account the key belongs to (set on the scope by the key check), never the key.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -28,11 +33,17 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from reelgate.api.http import ACCOUNT_SCOPE_KEY
+from reelgate.logs import AccessLog
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 SUBMIT_PATH = "/v1/videos/generations"
 TASK_PREFIX = "/v1/tasks/"
+TASK_ROUTE = TASK_PREFIX + "{task_id}"
+ROUTE_SCOPE_KEY = "reelgate.route"  # a hot route's template (Starlette's router sets "route" for the others)
+LOGGED_PATH_CHARS = 256
 
 
 class HotPathApp(Starlette):
@@ -43,8 +54,31 @@ class HotPathApp(Starlette):
         self._submit = submit
         self._get_task = get_task
         self._bare = False  # set when the stack is built: no middleware configured, so none to skip
+        self._access = AccessLog()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self._access.enabled():
+            await self._logged(scope, receive, send)
+        else:
+            await self._serve(scope, receive, send)
+
+    async def _logged(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        status = 500  # what the server answers for an application that fails before it answers
+
+        async def send_noting_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self._serve(scope, receive, send_noting_status)
+        finally:
+            self._access.request(scope["method"], _route_template(scope), scope["path"][:LOGGED_PATH_CHARS], status,
+                                 time.perf_counter() - started, scope.get(ACCOUNT_SCOPE_KEY))  # fmt: skip
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         endpoint = self._hot_endpoint(scope) if self._bare and scope["type"] == "http" else None
         if endpoint is None:
             await super().__call__(scope, receive, send)
@@ -71,13 +105,17 @@ class HotPathApp(Starlette):
             return None
         method, path = scope["method"], scope["path"]
         if method == "POST":
-            return self._submit if path == SUBMIT_PATH else None
+            if path != SUBMIT_PATH:
+                return None
+            scope[ROUTE_SCOPE_KEY] = SUBMIT_PATH
+            return self._submit
         if method != "GET" or not path.startswith(TASK_PREFIX):
             return None
         task_id = path[len(TASK_PREFIX) :]
         if not task_id or "/" in task_id:  # what Starlette's {task_id} ([^/]+) would not match either
             return None
         scope["path_params"] = {"task_id": task_id}
+        scope[ROUTE_SCOPE_KEY] = TASK_ROUTE
         return self._get_task
 
 
@@ -95,3 +133,11 @@ class _HotRoutes:
             return
         response = await endpoint(Request(scope, receive, send))
         await response(scope, receive, send)
+
+
+def _route_template(scope: Scope) -> str:
+    """The template of the route that answered (``-`` when none matched: a 404 or a 405)."""
+    hot = scope.get(ROUTE_SCOPE_KEY)
+    if hot is not None:
+        return str(hot)
+    return str(getattr(scope.get("route"), "path", None) or "-")

@@ -15,6 +15,7 @@ from reelgate.errors import ApiError, InvalidRequest, RequestTooLarge, ServiceUn
 
 log = logging.getLogger("reelgate.api")
 Endpoint = Callable[[Request], Awaitable[Response]]
+ACCOUNT_SCOPE_KEY = "reelgate.account_id"  # set on the request's scope once its key is known, for the access line
 
 
 class JSON(Response):
