@@ -43,6 +43,7 @@ from reelgate.errors import (
     ServiceUnavailable,
     UpstreamError,
 )
+from reelgate.logs import task_fields
 from reelgate.media.inline import ASSET_REF, assign
 from reelgate.media.pool import MediaPool
 from reelgate.params import ParamProblem
@@ -218,6 +219,7 @@ class TaskService:
             raise Conflict("this Idempotency-Key was already used with a different request body",
                            code="idempotency_key_reused")  # fmt: skip
         if first_hash is None:
+            log.info("task submitted", extra=task_fields(record))
             for listener in self.on_submit:
                 listener(record)
         return record
@@ -372,7 +374,7 @@ class TaskService:
     async def finish(self, finish: Finish) -> TaskRecord | None:
         done = await self.store.tasks.finish(finish)
         if done is not None:
-            log.info("task finished", extra={"task_id": done.id, "status": done.status, "code": done.error_code})
+            log.info("task cancelled" if finish.guard == "cancel" else "task finished", extra=task_fields(done))
             for listener in self.on_terminal:
                 listener(done)
             if done.status == FAILED:

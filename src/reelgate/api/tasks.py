@@ -11,7 +11,16 @@ from starlette.routing import Route
 
 from reelgate.api.context import ApiContext
 from reelgate.api.hot_path import SUBMIT_PATH, TASK_PREFIX
-from reelgate.api.http import JSON, guarded, query_choice, query_cursor, query_int, query_value, read_body
+from reelgate.api.http import (
+    ACCOUNT_SCOPE_KEY,
+    JSON,
+    guarded,
+    query_choice,
+    query_cursor,
+    query_int,
+    query_value,
+    read_body,
+)
 from reelgate.domain import STATUSES, TASK_ERROR_CODES, is_task_id
 from reelgate.errors import InvalidRequest, ServiceUnavailable
 from reelgate.service import Submission
@@ -22,6 +31,7 @@ ERROR_CODES = sorted(TASK_ERROR_CODES)  # listed in this order by a refusal, wha
 
 async def _owner(ctx: ApiContext, request: Request) -> KeyOwner:
     owner = await ctx.keys.owner(request.headers.get("authorization"))
+    request.scope[ACCOUNT_SCOPE_KEY] = owner.account_id  # the access line's account (api/hot_path.py)
     per_minute = owner.rate_limit_per_minute
     await ctx.limiter.check(
         owner.key_id, ctx.service.settings.rate_limit_per_minute if per_minute is None else per_minute
