@@ -28,7 +28,8 @@ from benchkit import BENCH, MISSED, PG_ADMIN_URL, ensure_wrk, machine, markdown_
 
 BUDGET_SECONDS = 540.0  # leave a margin under the 10 minutes
 # Seconds a second attempt needs; a script is retried once (a server killed from outside, a port race) if they fit.
-RETRY_NEEDS = {"hot_routes": 240, "element_latency": 60, "callback_latency": 90, "memory": 100, "polling_scale": 100}
+RETRY_NEEDS = {"hot_routes": 240, "element_latency": 60, "callback_latency": 90, "memory": 100, "polling_scale": 100,
+               "asset_serving": 110}  # fmt: skip
 
 
 def postgres_available() -> bool:
@@ -131,12 +132,28 @@ def polling_rows(res: dict[str, Any]) -> list[list[Any]]:
              _verdict(r["passed"]), "-"]]  # fmt: skip
 
 
+def asset_rows(res: dict[str, Any]) -> list[list[Any]]:
+    """The judged cases (directory against the floor, the S3 relay against the bucket's own direct download, see
+    bench/asset_serving.py), each with both ratios in its figures."""
+    rows = []
+    for c in res["rows"]["cases"]:
+        if c["passed"] is None:
+            continue
+        bucket = f", {c['vs_bucket']:.2f}x bucket direct" if c["vs_bucket"] is not None else ""
+        judged_by = f"{c['vs_bucket']:.2f}x bucket" if c["vs_bucket"] is not None else f"{c['vs_floor']:.2f}x floor"
+        rows.append(["asset_serving", c["case"], f"{c['mb_s']:.0f} MB/s ({c['vs_floor']:.2f}x http.server{bucket}); "
+                     f"RSS +{c['growth_mb']:.1f} MB for ten at once", f"{judged_by}, RSS +{c['growth_mb']:.1f} MB",
+                     c["target"], _verdict(c["passed"]), "-"])  # fmt: skip
+    return rows
+
+
 SUMMARIES: dict[str, Callable[[dict[str, Any]], list[list[Any]]]] = {
     "hot_routes": hot_rows,
     "element_latency": element_rows,
     "callback_latency": callback_rows,
     "memory": memory_rows,
     "polling_scale": polling_rows,
+    "asset_serving": asset_rows,
 }
 
 
@@ -174,6 +191,8 @@ def plan(args: argparse.Namespace, dbs: str) -> dict[str, list[str]]:
         # 75 s: a warm-up poll and then at least one judged gap for every task, even those polled every 33 s at the
         # 30 s back-off cap plus jitter (its default, 150 s, is for a closer look).
         "polling_scale": ["--duration", "75"],
+        # Five paired rounds of 50 MiB downloads from each server, then ten at once from each backend (about 100 s).
+        "asset_serving": ["--mib", "50", "--rounds", "5"],
     }
 
 
@@ -184,7 +203,8 @@ def run_scripts(args: argparse.Namespace, steps: dict[str, list[str]], started: 
         for name in args.only.split(","):
             argv_ = steps[name]
             if name == "callback_latency":
-                after = {"memory": 90, "polling_scale": 90}  # seconds what still runs after it takes (measured)
+                # seconds what still runs after it takes (measured)
+                after = {"memory": 90, "polling_scale": 90, "asset_serving": 100}
                 left = BUDGET_SECONDS - (time.monotonic() - started) - sum(after[n] for n in after if n in args.only)
                 argv_ = [*argv_, "--tasks", "1000" if left > 1000 / 20 + 40 else "300"]
             res = run_script(name, argv_, Path(tmp))
