@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from reelgate.console.charts import COLOURS, stacked_bars
+from reelgate.console.charts import stacked_bars
 from reelgate.console.context import Console
 from reelgate.console.security import signed_in
 
@@ -23,6 +23,6 @@ def routes(console: Console) -> list[Route]:
         chart = stacked_bars(series, title=f"Tasks submitted per {unit} over the last {window}, by status now",
                              labels=AXIS[window])  # fmt: skip
         return console.pages.render(request, "overview.html", title="Overview", o=o, chart=chart, window=window,
-                                    legend=[(s, COLOURS[s], sum(v)) for s, v in series.items()])  # fmt: skip
+                                    legend=[(s, sum(v)) for s, v in series.items()])  # fmt: skip
 
     return [Route("/", signed_in(console.admins, overview), methods=["GET"])]
