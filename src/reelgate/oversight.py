@@ -238,7 +238,8 @@ def timeline(task: TaskOverview, h: TaskHistory) -> list[tuple[float, str, str]]
     if h.delivery is not None:
         events.append((float(h.delivery["created"]), "callback queued", str(h.delivery["url"])))
     for a in h.attempts:
-        answer = f"HTTP {a['status_code']}" if a["status_code"] is not None else (a["error"] or "no answer")
+        # The error names the status when there was one ("HTTP 500"), and what went wrong when there was none.
+        answer = a["error"] or (f"HTTP {a['status_code']}" if a["status_code"] is not None else "no answer")
         events.append((float(a["started_at"]), f"callback attempt {a['attempt']}",
                        f"{answer} in {float(a['latency_ms']):.0f} ms"))  # fmt: skip
     # Ledger rows of one transaction share a time with the finish: the sort is stable, so they keep this order.
