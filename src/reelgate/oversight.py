@@ -12,11 +12,12 @@ import json
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING
 
 from reelgate.domain import STATUSES
 from reelgate.errors import NotFound
 from reelgate.operators import Health, KeyInfo, Operators, SecretInfo, TaskOverview, Thresholds
+from reelgate.providers import ReportsChannels
 from reelgate.store.accounts import AccountView
 from reelgate.store.console_reads import ConsoleReads, ElementFilter, TaskFilter, TaskHistory, accounts_page
 from reelgate.store.db import Row
@@ -26,27 +27,6 @@ if TYPE_CHECKING:
 
 WINDOWS = {"hour": (3600, 60), "day": (86_400, 3600)}  # span, bucket width (seconds)
 PAGE = 50
-
-
-@dataclass(frozen=True)
-class ChannelState:
-    """A vendor account ("channel") as a provider reports it: ``slot_key`` is its name among the upstream slots."""
-
-    provider: str
-    name: str
-    slot_key: str
-    weight: int
-    cap: int
-    in_rotation: bool
-    out_until: float | None = None  # Unix seconds
-    reason: str = ""
-
-
-@runtime_checkable
-class ReportsChannels(Protocol):
-    """A provider with vendor accounts of its own tells their states (optional capability)."""
-
-    def channel_states(self) -> list[ChannelState]: ...
 
 
 @dataclass(frozen=True)

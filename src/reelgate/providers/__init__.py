@@ -1,8 +1,9 @@
 """The Provider protocol: one small pluggable part that turns a claimed task into an outcome.
 
 Every provider runs tasks; the rest are optional capabilities a provider has or not, asked with ``isinstance``:
-``DeletesElements`` (an element it registered also exists upstream) and ``VerifiesHooks`` (its vendor calls back
-on ``hook_path(...)``, taken as a hint to poll sooner). Vendors live in providers/<vendor>/ and are built by name
+``DeletesElements`` (an element it registered also exists upstream), ``VerifiesHooks`` (its vendor calls back
+on ``hook_path(...)``, taken as a hint to poll sooner) and ``ReportsChannels`` (it spreads tasks over vendor accounts
+whose states operators see in the console). Vendors live in providers/<vendor>/ and are built by name
 (providers/registry.py); nothing outside providers/ names one.
 """
 
@@ -100,6 +101,29 @@ class VerifiesHooks(Protocol):
     """A provider whose vendor calls back on ``hook_path(name, task_id, signature)``; only it can tell a true one."""
 
     def verify_hook(self, task_id: str, signature: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class ChannelState:
+    """One vendor account ("channel") as this process's provider sees it. ``slot_key`` names it among the upstream
+    slots (every worker's places in flight); ``out_until`` (Unix seconds) and ``reason`` say why it is out of
+    rotation, when it is."""
+
+    provider: str
+    name: str
+    slot_key: str
+    weight: int
+    cap: int
+    in_rotation: bool
+    out_until: float | None = None
+    reason: str = ""
+
+
+@runtime_checkable
+class ReportsChannels(Protocol):
+    """A provider that spreads tasks over vendor accounts tells their states (for operators)."""
+
+    def channel_states(self) -> list[ChannelState]: ...
 
 
 def hook_path(provider: str, task_id: str, signature: str) -> str:

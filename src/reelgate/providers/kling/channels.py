@@ -196,6 +196,7 @@ class Channel:
     clock: Clock = time.monotonic
     in_flight: int = 0
     down_until: float = 0.0
+    down_reason: str = ""  # why it was last taken out of rotation (the Kling code)
     current: float = field(default=0.0)  # smooth weighted round-robin counter
     cap: int = 8
 
@@ -267,6 +268,7 @@ class ChannelPool:
     def mark_down(self, channel: Channel, code: int | None) -> None:
         """Take a channel out of rotation for the cooldown (account, auth or IP-policy problem)."""
         channel.down_until = self._clock() + self._cooldown
+        channel.down_reason = f"Kling answered code {code}" if code is not None else "Kling refused the account"
         log.warning("Kling channel taken out of rotation", extra={"channel": channel.name, "kling_code": code,
                                                                    "seconds": self._cooldown})  # fmt: skip
 

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Mapping
 from typing import Any
 
 from reelgate.catalog.custom_element import CustomElementParams, MediaPipeline, StoredMedia, media_items, result_data
 from reelgate.config import ConfigError, Settings
 from reelgate.params import INTERNAL
-from reelgate.providers import Completed, Failed, Job, JobContext, NewElement, Outcome
+from reelgate.providers import ChannelState, Completed, Failed, Job, JobContext, NewElement, Outcome
 from reelgate.providers.kling import NAME
 from reelgate.providers.kling.api import ELEMENTS_PATH, KlingError, KlingTask
 from reelgate.providers.kling.channels import (
@@ -127,6 +128,19 @@ class KlingProvider:
 
     def verify_hook(self, task_id: str, signature: str) -> bool:
         return self.hooks.verify_hook(task_id, signature)
+
+    # --- channel states, for operators -----------------------------------------------------------------------
+
+    def channel_states(self) -> list[ChannelState]:
+        """Every channel: weight, cap, and whether this process has it in rotation (and until when it has not)."""
+        wall = time.time()
+        states = []
+        for c in self.pool.all():
+            left = c.down_until - c.clock()
+            out = not c.healthy()
+            states.append(ChannelState(NAME, c.name, c.slot_key, c.weight, c.cap, not out,
+                                       wall + left if out else None, c.down_reason if out else ""))  # fmt: skip
+        return states
 
     # --- delete and close ------------------------------------------------------------------------------------
 
