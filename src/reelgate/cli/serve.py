@@ -63,7 +63,8 @@ def serve(
     """Run the API, the task workers and the callback dispatcher.
 
     The database: REELGATE_DATABASE_URL, else reelgate.db in REELGATE_DATA_DIR (default: ./reelgate-data, relative to
-    the current directory), migrated first.
+    the current directory), migrated first. /metrics is on the API's port; with --workers N, any of its processes
+    answers with the sum over all N.
     """
     import uvicorn
 
@@ -144,6 +145,8 @@ def _run_background(s: Settings, *, tasks: bool, dispatch: bool, metrics_at: soc
             gauges = BacklogGauges(rt.metrics, backlog_reader(rt.store, Thresholds.from_settings(s)))
             app = metrics_app(rt.metrics, gauges, s.metrics_token)
             serving = asyncio.create_task(serve_metrics(app, metrics_at, stop))
+            host, port = metrics_at.getsockname()[:2]
+            log.info("serving metrics", extra={"url": f"http://{host}:{port}/metrics"})
         freeze_startup_objects()
         await stop.wait()
         if serving is not None:
@@ -185,7 +188,9 @@ def worker(
     """Run task workers (and, by default, a callback dispatcher) without the API.
 
     They share the API's database (REELGATE_DATABASE_URL, else reelgate.db in REELGATE_DATA_DIR, default
-    ./reelgate-data relative to the current directory): PostgreSQL for processes on several machines.
+    ./reelgate-data relative to the current directory): PostgreSQL for processes on several machines. With
+    --metrics-port, what this process counts (finished tasks, provider calls, callbacks, lease takeovers, credits
+    captured and released) is on /metrics there.
     """
     s = settings()
     if concurrency is not None:
