@@ -105,7 +105,9 @@ class Admins:
         admin = await self.rows.admin(username) if USERNAME.fullmatch(username) else None
         ok = await self._verify(admin, password[:PASSWORD_MAX])
         if admin is None or admin.disabled_at is not None or not ok:
-            await self.rows.audit(username[:64], "sign_in_failed", "console", "", ip)
+            # Only a known username is recorded: what was typed may be a password in the wrong field.
+            why = "unknown username" if admin is None else "disabled" if admin.disabled_at else "wrong password"
+            await self.rows.audit(admin.username if admin else "(unknown)", "sign_in_failed", "console", why, ip)
             raise AuthenticationFailed("wrong username or password", code="invalid_credentials")
         if self._hasher.check_needs_rehash(admin.password_hash):  # the hasher's parameters were raised since
             await self.rows.rehash(admin.id, await asyncio.to_thread(self._hasher.hash, password))
