@@ -10,11 +10,12 @@ escape sequence.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import sys
 import time
-from typing import Any
+from typing import Any, TextIO
 
 import orjson
 
@@ -48,18 +49,37 @@ class JsonFormatter(logging.Formatter):
             self._second, self._stamp = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
         return self._stamp
 
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "ts": round(record.created, 3),
-            "time": self._time(record.created),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": _message(record),
-        }
-        entry.update(_extras(record))
-        if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
+    def render(self, created: float, level: str, logger: str, msg: str, fields: dict[str, Any]) -> str:
+        """One line: the standard keys first, then ``fields``."""
+        entry: dict[str, Any] = {"ts": round(created, 3), "time": self._time(created), "level": level,
+                                 "logger": logger, "msg": msg}  # fmt: skip
+        entry.update(fields)
         return orjson.dumps(entry, default=str).decode()
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = _extras(record)
+        if record.exc_info:
+            fields["exc"] = self.formatException(record.exc_info)
+        return self.render(record.created, record.levelname.lower(), record.name, _message(record), fields)
+
+
+class JsonStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The handler ``configure`` installs for JSON lines; it also writes lines made without a LogRecord
+    (``AccessLog``'s), in the same shape, under the same lock."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__(stream)
+        self.json = JsonFormatter()
+        self.setFormatter(self.json)
+
+    def write_fields(self, logger: str, msg: str, fields: dict[str, Any]) -> None:
+        """An INFO line of ``logger`` with ``fields``, written now (unless the handler's level is above INFO)."""
+        if self.level > logging.INFO:
+            return
+        line = self.json.render(time.time(), "info", logger, msg, fields) + self.terminator
+        with self.lock or contextlib.nullcontext():
+            self.stream.write(line)
+            self.stream.flush()  # as StreamHandler.emit does: a line is out when the call returns
 
 
 class TextFormatter(logging.Formatter):
@@ -82,8 +102,12 @@ def _text(value: object) -> str:
 
 
 def configure(level: str, as_json: bool) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if as_json else TextFormatter())
+    handler: logging.Handler
+    if as_json:
+        handler = JsonStreamHandler(sys.stderr)
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -106,8 +130,16 @@ def task_fields(task: TaskRecord) -> dict[str, Any]:
 
 class AccessLog:
     """One line per HTTP request on ``reelgate.access`` at INFO (a level above turns them off, at the cost of one
-    level check per request). The record is made directly, without logging's search of the stack for the calling
-    line: on the hottest route that search costs more than the rest of the line."""
+    level check per request).
+
+    At thousands of requests a second logging's general path (a LogRecord of some twenty attributes, the walk up
+    the logger tree, filters, a formatter reading every attribute back) cost more CPU than the task query it
+    describes: measured in a serving process, 70-90 us a line against about 110 us for the whole request. So
+    when the configuration is the one ``configure`` makes for JSON (one ``JsonStreamHandler`` on the root logger,
+    no filter, no other handler on the way), the line is written straight through that handler, in the same
+    shape as any other; any other configuration (text lines, a test's log capture, an added handler) gets an
+    ordinary LogRecord.
+    """
 
     def __init__(self) -> None:
         self._log = logging.getLogger(ACCESS_LOGGER)
@@ -120,6 +152,23 @@ class AccessLog:
         ms = round(seconds * 1000, 2)
         fields = {"method": method, "route": route, "path": path, "status": status, "duration_ms": ms,
                   "account_id": account_id}  # fmt: skip
+        direct = self._direct_handler()
+        if direct is not None:
+            direct.write_fields(ACCESS_LOGGER, f"{method} {route} {status} {ms:.2f} ms", fields)
+            return
         record = self._log.makeRecord(ACCESS_LOGGER, logging.INFO, "", 0, "%s %s %d %.2f ms",
                                       (method, route, status, ms), None, extra=fields)  # fmt: skip
         self._log.handle(record)
+
+    def _direct_handler(self) -> JsonStreamHandler | None:
+        """The JSON handler when it is the only place the line would go, with nothing to filter it on the way."""
+        root = logging.getLogger()
+        handlers = root.handlers
+        if len(handlers) != 1 or type(handlers[0]) is not JsonStreamHandler or handlers[0].filters or root.filters:
+            return None
+        logger: logging.Logger | None = self._log
+        while logger is not None and logger is not root:
+            if logger.handlers or logger.filters or not logger.propagate:
+                return None
+            logger = logger.parent
+        return handlers[0]

@@ -3,17 +3,19 @@ task lines' fields, and one access line per request naming the route template an
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import shutil
-from collections.abc import AsyncIterator
+import sys
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from harness import Api, auth, b64_jpeg, image_body, make_settings, open_api
 from reelgate.domain import TaskRecord
-from reelgate.logs import ACCESS_LOGGER, JsonFormatter, TextFormatter, task_fields
+from reelgate.logs import ACCESS_LOGGER, AccessLog, JsonFormatter, TextFormatter, configure, task_fields
 
 
 def _record(msg: str, **extra: object) -> logging.LogRecord:
@@ -51,6 +53,52 @@ def test_task_lines_say_whose_which_model_and_why_it_failed() -> None:
                                              "model": "kling-custom-element", "status": "pending", "credits": 1.5}  # fmt: skip
     failed = task_fields(_task("failed", "generation_timeout", "The task did not finish within 900 s."))
     assert (failed["code"], failed["reason"]) == ("generation_timeout", "The task did not finish within 900 s.")
+
+
+@pytest.fixture
+def configured(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
+    """``configure`` as a process runs it (JSON lines on stderr), on a captured stderr; the test's own logging
+    set-up is put back afterwards."""
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    quietened = {name: logging.getLogger(name).level for name in ("uvicorn.access", "alembic", "httpx", "httpcore")}
+    configure("INFO", True)
+    try:
+        yield stream
+    finally:
+        root.handlers[:], root.level = saved
+        for name, level in quietened.items():
+            logging.getLogger(name).setLevel(level)
+
+
+def test_access_lines_are_written_straight_through_the_json_handler(configured: io.StringIO) -> None:
+    access = AccessLog()
+    access.request("GET", "/v1/tasks/{task_id}", "/v1/tasks/task-1", 200, 0.00123, 7)
+    direct = json.loads(configured.getvalue())
+    assert {k: v for k, v in direct.items() if k not in ("ts", "time")} == {
+        "level": "info", "logger": ACCESS_LOGGER, "msg": "GET /v1/tasks/{task_id} 200 1.23 ms", "method": "GET",
+        "route": "/v1/tasks/{task_id}", "path": "/v1/tasks/task-1", "status": 200, "duration_ms": 1.23,
+        "account_id": 7}  # fmt: skip
+    # Another handler on the way (a capture, a file): the ordinary path, the same line, and the other handler too.
+    seen: list[logging.LogRecord] = []
+    extra = logging.Handler()
+    extra.emit = seen.append  # type: ignore[method-assign]
+    logging.getLogger(ACCESS_LOGGER).addHandler(extra)
+    try:
+        access.request("GET", "/v1/tasks/{task_id}", "/v1/tasks/task-1", 200, 0.00123, 7)
+    finally:
+        logging.getLogger(ACCESS_LOGGER).removeHandler(extra)
+    first, second = configured.getvalue().splitlines()
+    assert json.loads(first).keys() == json.loads(second).keys() and len(seen) == 1
+    assert {k: v for k, v in json.loads(second).items() if k not in ("ts", "time")} == {
+        k: v for k, v in direct.items() if k not in ("ts", "time")}  # fmt: skip
+    logging.getLogger(ACCESS_LOGGER).setLevel(logging.WARNING)
+    try:
+        assert not access.enabled()
+    finally:
+        logging.getLogger(ACCESS_LOGGER).setLevel(logging.NOTSET)
 
 
 @pytest.fixture
