@@ -1,5 +1,5 @@
-"""A fake Kling server on 127.0.0.1 (advanced custom elements, and video tasks through kling_video.py), written from
-the vendor contract, scriptable by tests."""
+"""A fake Kling server on 127.0.0.1 (advanced custom elements, video tasks through kling_video.py, and the account's
+resource packs), written from the vendor contract, scriptable by tests."""
 
 from __future__ import annotations
 
@@ -26,13 +26,15 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from .kling_video import VideoEndpoints, video_route
 
-Route = Literal["create", "get", "list", "delete", "video_create", "video_get", "video_list", "video_download"]
+Route = Literal["create", "get", "list", "delete", "video_create", "video_get", "video_list", "video_download", "costs"]
 ROUTES: tuple[Route, ...] = (
     *("create", "get", "list", "delete"),
     *("video_create", "video_get", "video_list", "video_download"),
+    "costs",
 )
 ELEMENTS_PATH = "/v1/general/advanced-custom-elements"
 DELETE_PATH = "/v1/general/delete-elements"
+COSTS_PATH = "/account/costs"
 CONTROL_PATH = "/_fake/control"
 
 HTTP_STATUS: dict[int, int] = {
@@ -272,6 +274,8 @@ def _route(method: str, path: str) -> tuple[Route | None, bool, str]:
         return ("get" if method == "GET" else None), True, unquote(path[len(prefix) :])
     if path == DELETE_PATH:
         return ("delete" if method == "POST" else None), True, ""
+    if path == COSTS_PATH:
+        return ("costs" if method == "GET" else None), True, ""
     return None, False, ""
 
 
@@ -377,7 +381,7 @@ _CONTROL_ACTIONS = frozenset(
     | {"set_status", "set_schedule", "reset", "state"}
     | {"set_concurrency", "set_result_ttl", "fail_next_video", "stall_next_video", "drop_next_video_create"}
     | {"missing_next_result", "cut_next_result", "trickle_next_result", "huge_next_result", "set_video_status"}
-    | {"video_create_count", "max_in_flight", "in_flight", "cap_refusals"}
+    | {"video_create_count", "max_in_flight", "in_flight", "cap_refusals", "set_resource_packs", "refuse_costs"}
 )
 _STEPS = {"submitted": 0, "processing": 1, "succeed": 2, "failed": 2}
 _Note = tuple[str, dict[str, Any]]
@@ -468,6 +472,8 @@ class FakeKling(VideoEndpoints):
             self._tasks: list[FakeTask] = []
             self._script = _Script()
             self._requests: list[RecordedRequest] = []
+            self._packs: dict[str, list[dict[str, Any]]] = {}
+            self._costs_refused: dict[str, int] = {}
             self._creates: dict[str | None, int] = defaultdict(int)
             self._callbacks_sent: list[CallbackRecord] = []
             self._deleted: set[int] = set()
@@ -506,6 +512,18 @@ class FakeKling(VideoEndpoints):
         """The next created tasks end ``failed`` with ``message`` as task_status_msg."""
         with self._lock:
             self._script.failures.extend([message] * times)
+
+    def set_resource_packs(self, account: str, packs: Sequence[Mapping[str, Any]]) -> None:
+        """What ``/account/costs`` answers the account (an access key or API key): resource_pack_subscribe_infos
+        items (resource_pack_name, resource_pack_id, resource_pack_type, total_quantity, remaining_quantity,
+        purchase_time, effective_time, invalid_time, status)."""
+        with self._lock:
+            self._packs[account] = [dict(p) for p in packs]
+
+    def refuse_costs(self, account: str, code: int = 1103) -> None:
+        """``/account/costs`` answers this account Kling's error ``code`` (1103: no access to the resource)."""
+        with self._lock:
+            self._costs_refused[account] = code
 
     def queue_element_ids(self, *ids: int) -> None:
         """Element ids for the next created tasks, e.g. ``2**63 - 7``."""
@@ -627,6 +645,8 @@ class FakeKling(VideoEndpoints):
             return self._create(parsed, account)
         if route == "delete":
             return self._delete(parsed)
+        if route == "costs":
+            return self._costs(query, account)
         return self._get(arg) if route == "get" else self._list(query)
 
     def _count_create(self, route: Route, body: Any) -> None:
@@ -720,6 +740,23 @@ class FakeKling(VideoEndpoints):
             newest = list(reversed(self._tasks))[(page - 1) * size : page * size]
             data = [task.data() for task in newest]
         self._enqueue(notes)
+        return _Answer(200, envelope(0, "SUCCEED", data))
+
+    def _costs(self, query: dict[str, list[str]], account: str) -> _Answer:
+        """The account's resource packs bought in [start_time, end_time] (ms, both required), by name if given."""
+        start = _int_or_none(query.get("start_time", [""])[0])
+        end = _int_or_none(query.get("end_time", [""])[0])
+        if start is None or end is None or start > end:
+            return error_answer(1201, "start_time and end_time must be millisecond timestamps, start before end")
+        name = query.get("resource_pack_name", [""])[0]
+        with self._lock:
+            refused = self._costs_refused.get(account)
+            if refused is not None:
+                return error_answer(refused)
+            packs = [p for p in self._packs.get(account, [])
+                     if start <= int(p.get("purchase_time", start)) <= end
+                     and (not name or p.get("resource_pack_name") == name)]  # fmt: skip
+        data = {"code": 0, "msg": "", "resource_pack_subscribe_infos": packs}
         return _Answer(200, envelope(0, "SUCCEED", data))
 
     def _delete(self, body: dict[str, Any]) -> _Answer | None:

@@ -3,8 +3,8 @@
 Every provider runs tasks; the rest are optional capabilities a provider has or not, asked with ``isinstance``:
 ``DeletesElements`` (an element it registered also exists upstream), ``VerifiesHooks`` (its vendor calls back
 on ``hook_path(...)``, taken as a hint to poll sooner) and ``ReportsChannels`` (it spreads tasks over vendor accounts
-whose states operators see in the console). Vendors live in providers/<vendor>/ and are built by name
-(providers/registry.py); nothing outside providers/ names one.
+whose states, and resource-pack balances where the vendor tells them, operators see in the console). Vendors live
+in providers/<vendor>/ and are built by name (providers/registry.py); nothing outside providers/ names one.
 """
 
 from __future__ import annotations
@@ -119,11 +119,41 @@ class ChannelState:
     reason: str = ""
 
 
+@dataclass(frozen=True)
+class ResourcePack:
+    """One prepaid pack of a vendor account: ``remaining`` of ``total`` units, its state, and when it ends (Unix
+    seconds, None: not said)."""
+
+    name: str
+    kind: str
+    total: float
+    remaining: float
+    status: str
+    ends: float | None = None
+
+
+@dataclass(frozen=True)
+class ChannelBalance:
+    """A channel's resource packs as its vendor last told them (``checked``, Unix seconds), or, when they could not
+    be read, ``unavailable``: why not, in words safe to show an operator (never a credential)."""
+
+    slot_key: str
+    packs: tuple[ResourcePack, ...] = ()
+    unavailable: str = ""
+    checked: float = 0.0
+
+
 @runtime_checkable
 class ReportsChannels(Protocol):
-    """A provider that spreads tasks over vendor accounts tells their states (for operators)."""
+    """A provider that spreads tasks over vendor accounts tells their states and balances (for operators)."""
 
     def channel_states(self) -> list[ChannelState]: ...
+
+    async def channel_balance(self, name: str) -> ChannelBalance:
+        """The resource packs of the channel ``name`` (a :class:`ChannelState` name). Answers within a few seconds
+        whatever the vendor does (a slow or refused call is an ``unavailable`` balance, never an exception) and may
+        answer what it read up to a minute ago, so a page can ask on every load."""
+        ...
 
 
 def hook_path(provider: str, task_id: str, signature: str) -> str:

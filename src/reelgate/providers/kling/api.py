@@ -1,5 +1,5 @@
-"""Async client for Kling's task APIs (advanced-custom-elements and the video endpoints): JWT auth, one envelope
-parser, error classes."""
+"""Async client for Kling's task APIs (advanced-custom-elements and the video endpoints) and the account's
+resource packs (``/account/costs``): JWT auth, one envelope parser, error classes."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -31,6 +31,7 @@ from reelgate.providers.kling.codes import (
 
 ELEMENTS_PATH = "/v1/general/advanced-custom-elements"
 DELETE_PATH = "/v1/general/delete-elements"
+COSTS_PATH = "/account/costs"
 TOKEN_LIFETIME = 1800
 TOKEN_NOT_BEFORE = 5
 TOKEN_REFRESH_MARGIN = 300
@@ -130,6 +131,25 @@ class KlingTask:
     @property
     def state(self) -> TaskState:
         return map_status(self.status)
+
+
+@dataclass(frozen=True)
+class KlingResourcePack:
+    """One resource pack of the account, as ``/account/costs`` reports it; times are Kling's Unix milliseconds.
+
+    ``kind`` is ``decreasing_total`` (a total used up) or ``constant_period`` (a quantity per period); ``status`` is
+    ``toBeOnline``, ``online``, ``expired`` or ``runOut``.
+    """
+
+    name: str
+    id: str
+    kind: str
+    total: float
+    remaining: float
+    purchase_ms: int | None
+    effective_ms: int | None
+    invalid_ms: int | None
+    status: str
 
 
 class KlingError(Exception):
@@ -291,6 +311,53 @@ def _video(value: dict[str, Any]) -> KlingVideo:
                       duration=str(value.get("duration") or ""))  # fmt: skip
 
 
+def _number(value: Any) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    raise ValueError(f"not a number: {type(value).__name__}")
+
+
+def _millis(value: Any) -> int | None:
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 else None
+
+
+def parse_resource_packs(data: Any, response: KlingAnswer) -> list[KlingResourcePack]:
+    """The packs of an ``/account/costs`` answer's ``data``; its inner ``code``, when not 0, is a Kling error."""
+    if not isinstance(data, dict):
+        raise KlingError("malformed Kling answer: costs data is not an object", http_status=response.status_code)
+    inner = data.get("code", 0)
+    if inner != 0:
+        raise KlingError(str(data.get("msg") or ""), code=inner if isinstance(inner, int) else None,
+                         http_status=response.status_code)  # fmt: skip
+    infos = data.get("resource_pack_subscribe_infos") or []
+    if not isinstance(infos, list) or not all(isinstance(i, dict) for i in infos):
+        raise KlingError("malformed Kling answer: resource_pack_subscribe_infos is not a list of objects",
+                         http_status=response.status_code)  # fmt: skip
+    try:
+        return [
+            KlingResourcePack(
+                str(i.get("resource_pack_name") or ""),
+                str(i.get("resource_pack_id") or ""),
+                str(i.get("resource_pack_type") or ""),
+                _number(i.get("total_quantity")),
+                _number(i.get("remaining_quantity")),
+                _millis(i.get("purchase_time")),
+                _millis(i.get("effective_time")),
+                _millis(i.get("invalid_time")),
+                str(i.get("status") or ""),
+            )  # fmt: skip
+            for i in infos
+        ]
+    except ValueError as exc:
+        raise KlingError(f"malformed Kling answer: a pack's quantity is {exc}",
+                         http_status=response.status_code) from None  # fmt: skip
+
+
 class KlingClient:
     """Kling API calls. No retries here: callers decide with :attr:`KlingError.is_retryable`."""
 
@@ -327,7 +394,7 @@ class KlingClient:
         return self._session
 
     async def _send(
-        self, method: str, path: str, body: dict[str, Any] | None = None, params: dict[str, int] | None = None
+        self, method: str, path: str, body: dict[str, Any] | None = None, params: Mapping[str, int | str] | None = None
     ) -> KlingAnswer:
         headers = {
             "Authorization": f"Bearer {self._credentials.bearer(time.time())}",
@@ -393,3 +460,12 @@ class KlingClient:
             gone = exc.code == 1201 and _ALREADY_DELETED.search(exc.message) is not None
             if not (exc.is_not_found or gone):
                 raise
+
+    async def resource_packs(self, start_ms: int, end_ms: int, name: str = "") -> builtins.list[KlingResourcePack]:
+        """The account's resource packs (``GET /account/costs``) in the window [``start_ms``, ``end_ms``] (Unix
+        milliseconds), only those named ``name`` when given. A read: safe to repeat."""
+        params: dict[str, int | str] = {"start_time": start_ms, "end_time": end_ms}
+        if name:
+            params["resource_pack_name"] = name
+        response = await self._send("GET", COSTS_PATH, params=params)
+        return parse_resource_packs(unwrap(response), response)

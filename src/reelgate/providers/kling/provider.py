@@ -5,6 +5,7 @@ element kind here (kling-custom-element), the video kind (video.py) for the vide
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -14,11 +15,22 @@ from typing import Any
 from reelgate.catalog.custom_element import CustomElementParams, MediaPipeline, StoredMedia, media_items, result_data
 from reelgate.config import ConfigError, Settings
 from reelgate.params import INTERNAL
-from reelgate.providers import ChannelState, Completed, Failed, Job, JobContext, NewElement, Outcome
+from reelgate.providers import (
+    ChannelBalance,
+    ChannelState,
+    Completed,
+    Failed,
+    Job,
+    JobContext,
+    NewElement,
+    Outcome,
+    ResourcePack,
+)
 from reelgate.providers.kling import NAME
 from reelgate.providers.kling.api import ELEMENTS_PATH, KlingError, KlingTask
 from reelgate.providers.kling.channels import (
     Busy,
+    Channel,
     ChannelPool,
     KlingConfig,
     build_pool,
@@ -30,6 +42,9 @@ from reelgate.providers.kling.video import VideoKind
 from reelgate.providers.upstream import LocalSlots, UpstreamSlots
 
 log = logging.getLogger("reelgate.kling")
+BALANCE_TIMEOUT = 2.0  # seconds a page waits for Kling's /account/costs before saying "not available"
+BALANCE_MAX_AGE = 60.0  # seconds an answer (or a refusal) is reused, so page loads do not each call Kling
+BALANCE_WINDOW = 365 * 86_400  # packs bought in the last year: Kling's query needs a window
 
 
 class ElementKind:
@@ -111,6 +126,8 @@ class KlingProvider:
         self.flow = TaskFlow(config, pool, slots if slots is not None else LocalSlots())
         self.elements = ElementKind(config, pipeline, self.hooks)
         self.videos = VideoKind(config, pipeline, self.hooks)
+        self._balances: dict[str, tuple[float, ChannelBalance]] = {}  # channel name: (monotonic time read, balance)
+        self._balance_locks: dict[str, asyncio.Lock] = {}
 
     def __repr__(self) -> str:
         return f"KlingProvider({self.pool!r}, media_handoff={self.config.media_handoff!r})"
@@ -142,6 +159,20 @@ class KlingProvider:
                                        wall + left if out else None, c.down_reason if out else ""))  # fmt: skip
         return states
 
+    async def channel_balance(self, name: str) -> ChannelBalance:
+        """The channel's resource packs from Kling's ``/account/costs``, read at most once a minute per channel
+        (concurrent askers share one call) and waited for at most ``BALANCE_TIMEOUT`` seconds."""
+        channel = self.pool.get(name)
+        if channel is None:
+            return ChannelBalance(f"kling:{name}", unavailable="no such channel in this process")
+        async with self._balance_locks.setdefault(name, asyncio.Lock()):
+            cached = self._balances.get(name)
+            if cached is not None and channel.clock() - cached[0] < BALANCE_MAX_AGE:
+                return cached[1]
+            balance = await _read_balance(channel)
+            self._balances[name] = (channel.clock(), balance)
+            return balance
+
     # --- delete and close ------------------------------------------------------------------------------------
 
     async def delete_element(self, upstream_id: str, state: dict[str, Any]) -> None:
@@ -169,6 +200,27 @@ class KlingProvider:
         await self.pool.aclose()
         await self.videos.aclose()
         await self.pipeline.aclose()
+
+
+async def _read_balance(channel: Channel) -> ChannelBalance:
+    # Not through channel.slot(): one read a minute is no load for the account, and a channel busy with tasks is
+    # exactly when an operator wants its balance.
+    now = time.time()
+    try:
+        packs = await asyncio.wait_for(
+            channel.client.resource_packs(int((now - BALANCE_WINDOW) * 1000), int(now * 1000)), BALANCE_TIMEOUT
+        )
+    except TimeoutError:
+        return ChannelBalance(channel.slot_key, unavailable=f"Kling did not answer within {BALANCE_TIMEOUT:g} s",
+                              checked=now)  # fmt: skip
+    except KlingError as exc:
+        # Kling's own text (e.g. 1103 "No access to the requested resource"): about the account, never a secret.
+        said = f"Kling answered code {exc.code}: {exc.message}" if exc.code is not None else exc.message
+        log.info("Kling resource packs not available", extra={"channel": channel.name, "error": str(exc)})
+        return ChannelBalance(channel.slot_key, unavailable=said[:200], checked=now)
+    shown = tuple(ResourcePack(p.name or p.id, p.kind, p.total, p.remaining, p.status,
+                               p.invalid_ms / 1000 if p.invalid_ms else None) for p in packs)  # fmt: skip
+    return ChannelBalance(channel.slot_key, shown, checked=now)
 
 
 def build_kling_provider(
