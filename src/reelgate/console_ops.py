@@ -17,6 +17,7 @@ import hashlib
 import re
 import secrets
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +34,17 @@ if TYPE_CHECKING:
     from reelgate.service import TaskService
     from reelgate.store.sql import Store
 
-__all__ = ["Actor", "AdminRecord", "Admins", "AuditEntry", "ConsoleActions", "NewSession", "SessionRecord"]
+__all__ = [
+    "CLI",
+    "Actor",
+    "AdminRecord",
+    "Admins",
+    "AuditEntry",
+    "ConsoleActions",
+    "NewSession",
+    "OperatorActions",
+    "SessionRecord",
+]
 
 USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,63}")
 PASSWORD_MIN = 12
@@ -137,35 +148,54 @@ class Admins:
         return await self.rows.audit_log(target=target, before=before, limit=limit)
 
 
-class ConsoleActions:
-    """Every action an operator takes in the console: one operator use case each, written to the audit log."""
+class OperatorActions:
+    """Every operator action that is not about a running task's life: one operator use case each, written to the
+    audit log. The console's actions and the command line's (``reelgate keys|credits|webhooks|accounts|callbacks``,
+    as actor ``cli``) both come through here, so the audit page shows them alike."""
 
-    def __init__(self, service: TaskService) -> None:
-        self.service = service
-        # A resend from the console wakes this process's dispatcher at once, as the tenant's resend does.
-        self.operators = Operators(service.store, on_callback_queued=service.on_callback_queued)
-        self.log = ConsoleStore(service.store.db)
+    def __init__(self, store: Store, *, on_callback_queued: Sequence[Callable[[str], None]] = ()) -> None:
+        self.operators = Operators(store, on_callback_queued=on_callback_queued)
+        self.log = ConsoleStore(store.db)
 
     async def _audit(self, actor: Actor, action: str, target: str, detail: str = "") -> None:
         await self.log.audit(actor.username, action, target, detail, actor.ip)
 
-    async def grant_credits(self, actor: Actor, account: str, credits: int, note: str) -> int:
+    async def grant_credits(self, actor: Actor, account: str, credits: int, note: str = "") -> int:
         granted = await self.operators.grant_credits(account, credits, note or f"granted by {actor.username}")
-        await self._audit(actor, "grant_credits", f"account:{account}", f"{format_credits(granted)} credits; {note}")
+        await self._audit(actor, "grant_credits", f"account:{account}",
+                          f"{format_credits(granted)} credits" + (f"; {note}" if note else ""))  # fmt: skip
         return granted
 
-    async def create_key(self, actor: Actor, account: str, name: str) -> NewKey:
-        await self.operators.account_id(account)  # the console adds keys to accounts that exist
-        created = await self.operators.create_key(account, name=name)
-        await self._audit(actor, "create_key", f"account:{account}", f"key {created.prefix} {name}".strip())
+    async def create_key(self, actor: Actor, account: str, name: str, *, credits: int = 0, group: str | None = None,
+                         new_account: bool = False) -> NewKey:  # fmt: skip
+        """A new key for the account; with ``new_account`` the account is made if new (with ``group``) and
+        granted ``credits``, as ``reelgate keys create`` does; else the account must exist, as in the console."""
+        existed = await self.operators.store.accounts.account_id(account) is not None
+        if not (existed or new_account):
+            await self.operators.account_id(account)  # raises: no such account
+        created = await self.operators.create_key(account, credits=credits, group=group, name=name)
+        detail = [f"key {created.prefix} {name}".strip()]
+        if not existed:
+            detail.append(f"new account (group {group})" if group else "new account")
+        if created.granted:
+            detail.append(f"{format_credits(created.granted)} credits granted")
+        await self._audit(actor, "create_key", f"account:{account}", "; ".join(detail))
         return created
 
-    async def revoke_key(self, actor: Actor, account: str, prefix: str) -> str:
-        if not any(k.prefix == prefix and k.revoked_at is None for k in await self.operators.list_keys(account)):
+    async def revoke_key(self, actor: Actor, account: str | None, prefix: str) -> str:
+        """Revoke the key; with ``account`` only a key of that account (the console's form), without it any key
+        (the command line names a key alone; its owner is looked up for the audit entry)."""
+        if account is not None and not any(k.prefix == prefix and k.revoked_at is None
+                                           for k in await self.operators.list_keys(account)):  # fmt: skip
             raise NotFound(f"account {account!r} has no active key {prefix!r}", code="api_key_not_found",
                            param="prefix")  # fmt: skip
         revoked = await self.operators.revoke_key(prefix)
-        await self._audit(actor, "revoke_key", f"account:{account}", f"key {revoked}")
+        if account is None:
+            owner = next((k.account for k in await self.operators.list_keys() if k.prefix == revoked), None)
+            target = f"account:{owner}" if owner is not None else f"key:{revoked}"
+        else:
+            target = f"account:{account}"
+        await self._audit(actor, "revoke_key", target, f"key {revoked}")
         return revoked
 
     async def set_limits(self, actor: Actor, account: str, rate: int | None, in_flight: int | None) -> Limits:
@@ -182,6 +212,22 @@ class ConsoleActions:
         await self._audit(actor, "rotate_webhook_secret", f"account:{account}")
         return secret
 
+    async def resend_callback(self, actor: Actor, task_id: str) -> dict[str, Any]:
+        if not is_task_id(task_id):
+            raise NotFound(f"no task {task_id[:80]!r} in any account", code="task_not_found", param="task_id")
+        delivery = await self.operators.resend_callback(task_id)
+        await self._audit(actor, "resend_callback", f"task:{task_id}", f"delivery {delivery.get('id')}")
+        return delivery
+
+
+class ConsoleActions(OperatorActions):
+    """The console's actions: every :class:`OperatorActions` one, and cancelling any account's task."""
+
+    def __init__(self, service: TaskService) -> None:
+        # A resend from the console wakes this process's dispatcher at once, as the tenant's resend does.
+        super().__init__(service.store, on_callback_queued=service.on_callback_queued)
+        self.service = service
+
     async def cancel_task(self, actor: Actor, task_id: str) -> TaskRecord:
         """Cancel any account's task as its owner could: failed with request_cancelled, its credits released."""
         task = await self.operators.find_task(task_id)
@@ -194,10 +240,3 @@ class ConsoleActions:
                            code="task_not_cancellable")  # fmt: skip
         await self._audit(actor, "cancel_task", f"task:{task.id}", f"account {task.account}")
         return done
-
-    async def resend_callback(self, actor: Actor, task_id: str) -> dict[str, Any]:
-        if not is_task_id(task_id):
-            raise NotFound(f"no task {task_id[:80]!r} in any account", code="task_not_found", param="task_id")
-        delivery = await self.operators.resend_callback(task_id)
-        await self._audit(actor, "resend_callback", f"task:{task_id}", f"delivery {delivery.get('id')}")
-        return delivery

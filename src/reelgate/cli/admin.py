@@ -2,10 +2,11 @@
 from ``admin_status``, ``status`` and ``callbacks resend``).
 
 Each command parses its arguments, calls one use case of ``reelgate.operators.Operators`` (which a web console can
-call too) and renders the answer; a refusal (no such account, key or task) is one ``error:`` line and exit 1, a
-database that cannot be opened one line and exit 5. Tables keep ids whole on an 80-column terminal: the ledger
-drops its entry ids and the year and seconds of its times, and shows a task or a note in one column, when the full
-table does not fit.
+call too), or for one that changes something the audited ``reelgate.console_ops.OperatorActions`` (so it shows in
+the console's audit log, by ``cli``), and renders the answer; a refusal (no such account, key or task) is one
+``error:`` line and exit 1, a database that cannot be opened one line and exit 5. Tables keep ids whole on an
+80-column terminal: the ledger drops its entry ids and the year and seconds of its times, and shows a task or a note
+in one column, when the full table does not fit.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
 
-from reelgate.cli.admin_status import status_apps
+from reelgate.cli.admin_status import audited, status_apps
 from reelgate.cli.common import AsJson, credits_to_milli, grid, operate, when
 from reelgate.cli.listing import Col, fits, fitted
 from reelgate.domain import format_credits
@@ -53,7 +54,8 @@ def _keys() -> typer.Typer:
                name: Annotated[str, typer.Option(help="A label for the key.")] = "") -> None:  # fmt: skip
         """Create the account if new, grant credits if given, and print the new key alone on the last line."""
         amount = credits_to_milli(credits) if credits and credits.strip() not in ("0", "0.0") else 0
-        created = operate(lambda ops: ops.create_key(account, credits=amount, group=group, name=name))
+        created = audited(lambda ops, actor: ops.create_key(actor, account, name, credits=amount, group=group,
+                                                              new_account=True))  # fmt: skip
         typer.echo(f"created a key for account {account!r} (shown once; store it now):", err=True)
         typer.echo(created.key)
 
@@ -73,7 +75,7 @@ def _keys() -> typer.Typer:
         ],
     ) -> None:
         """Revoke a key; every process stops accepting it within the key cache TTL (1 s by default)."""
-        typer.echo(f"revoked {operate(lambda ops: ops.revoke_key(prefix))}")
+        typer.echo(f"revoked {audited(lambda ops, actor: ops.revoke_key(actor, None, prefix))}")
 
     return keys
 
@@ -95,7 +97,7 @@ def _credits() -> typer.Typer:
     ) -> None:
         """Add credits to an account (operators; the database)."""
         milli = credits_to_milli(amount)
-        operate(lambda ops: ops.grant_credits(account, milli))
+        audited(lambda ops, actor: ops.grant_credits(actor, account, milli))
         typer.echo(f"granted {format_credits(milli)} credits to {account}")
 
     @credits.command("show")
@@ -152,7 +154,7 @@ def _webhooks() -> typer.Typer:
     @hooks.command("rotate")
     def rotate(account: Account) -> None:
         """Replace the signing secret; callbacks sent from now on use the new one (printed on the last line)."""
-        typer.echo(operate(lambda ops: ops.rotate_webhook_secret(account)))
+        typer.echo(audited(lambda ops, actor: ops.rotate_webhook_secret(actor, account)))
 
     return hooks
 
@@ -168,8 +170,7 @@ def _accounts() -> typer.Typer:
                max_in_flight: Annotated[int | None, typer.Option(help="Tasks pending or processing at once.")] = None,
                ) -> None:  # fmt: skip
         """Set the account's rate limit and in-flight cap (unset = the service defaults)."""
-        set_ = operate(lambda ops: ops.set_limits(account, rate_per_minute=rate_per_minute,
-                                                  max_in_flight=max_in_flight))  # fmt: skip
+        set_ = audited(lambda ops, actor: ops.set_limits(actor, account, rate_per_minute, max_in_flight))
         typer.echo(f"limits for {set_.account}: {set_.rate_per_minute or 'default'} requests/min, "
                    f"{set_.max_in_flight or 'default'} tasks in flight")  # fmt: skip
 

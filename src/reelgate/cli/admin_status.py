@@ -4,26 +4,45 @@ resend TASK_ID`` (any account's dead callback, sent again).
 ``status`` reads the database every process shares, so it answers for the whole deployment, from any machine:
 the workers and dispatchers alive (each with when it last heartbeated), the tasks waiting and the oldest one's
 wait, and whether the backlog is stalled. Its exit code is for monitors and scripts: 0 when the work is moving, 3
-when it is stalled (1, 2 and 5 keep their meaning from the other operator commands).
+when it is stalled (1, 2 and 5 keep their meaning from the other operator commands). ``audited`` runs an operator
+action that changes something through the console's audited use cases, so it shows in the console's audit log as
+done by ``cli``.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 
-from reelgate.cli.common import AsJson, operate, settings
+from reelgate.cli.common import AsJson, operate, settings, with_store
 from reelgate.cli.listing import Col, fitted
+from reelgate.console_ops import CLI, Actor, OperatorActions
+from reelgate.errors import ApiError, InvalidRequest
 from reelgate.health import Health, Thresholds
+
+T = TypeVar("T")
 
 EXIT_STALLED = 3
 DATABASE_NOTE = (" Uses REELGATE_DATABASE_URL, else reelgate.db in REELGATE_DATA_DIR (default: ./reelgate-data, "
                  "relative to the current directory).")  # fmt: skip
+
+
+def audited(work: Callable[[OperatorActions, Actor], Awaitable[T]]) -> T:
+    """One audited operator action (actor ``cli``) on the configured database; a refusal is one ``error:`` line and
+    exit 1 (no such account, key or task) or 2 (a value out of range), as ``operate`` answers."""
+    try:
+        return with_store(lambda store: work(OperatorActions(store), CLI))
+    except ApiError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(2 if isinstance(exc, InvalidRequest) else 1) from None
+
+
 PROCESS_COLUMNS = (Col("kind", whole=True), Col("state", whole=True), Col("last seen", whole=True),
                    Col("in hand", whole=True), Col("id", whole=True), Col("started UTC", whole=True, drop=2),
                    Col("host", drop=1))  # fmt: skip
@@ -113,7 +132,7 @@ def callbacks_app() -> typer.Typer:
 
         A delivery still being delivered or already delivered is refused (exit 1), saying which.
         """
-        delivery = operate(lambda ops: ops.resend_callback(task_id))
+        delivery = audited(lambda ops, actor: ops.resend_callback(actor, task_id))
         if as_json:
             typer.echo(json.dumps(delivery, indent=2, ensure_ascii=False))
             return
