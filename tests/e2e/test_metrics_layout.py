@@ -270,7 +270,6 @@ def test_serve_workers_2_answers_the_sum_on_every_scrape(layout: Layout) -> None
     assert len(counted) == 2 and sum(counted.values()) == 8, counted
     for _ in range(8):  # each on a new connection, so to either process
         assert total([scrape(port)], "reelgate_tasks_submitted_total") == 8
-    layout.serve2.stop()
     text = (layout.tmp / "serve2.log").read_text()
     assert "\x1b" not in text and "\\u001b" not in text and "color_message" not in text
 
