@@ -22,8 +22,10 @@ install: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/reelgate serve --host 127.0.0.1 --port 8000
 
+# Two pytest processes, a test file each at a time: most of the suite waits on real servers, processes and
+# sockets, so two halve its time on two cores; a file's module-wide servers stay in one process.
 test: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadfile
 
 lint: $(STAMP)
 	$(PY) -m ruff check src tests bench clients/python
