@@ -115,7 +115,7 @@ class AssetStore:
         name = new_name(ext, expires_at)
         if self._index is not None:
             await self._index.register([name], account_id, task_id, expires_at=expires_at)
-        counted = _Counted(chunks, max_bytes)
+        counted = CappedStream(chunks, max_bytes)
         try:
             await self.storage.put(name, counted)
         except BaseException:
@@ -190,17 +190,18 @@ class ObjectTooLarge(ValueError):
     """A streamed object passed its size cap; what was written of it is gone."""
 
 
-class _Counted:
-    """Passes chunks through, counting them, and stops a stream that passes its cap."""
+class CappedStream:
+    """Passes chunks through, counting them, and stops a stream that passes its cap with ObjectTooLarge ("the
+    <what> is larger than N bytes"); the storage write it feeds is then undone by the backend."""
 
-    def __init__(self, chunks: AsyncIterable[bytes], max_bytes: int) -> None:
-        self._chunks, self._max, self.total = chunks, max_bytes, 0
+    def __init__(self, chunks: AsyncIterable[bytes], max_bytes: int, what: str = "object") -> None:
+        self._chunks, self._max, self._what, self.total = chunks, max_bytes, what, 0
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         async for chunk in self._chunks:
             self.total += len(chunk)
             if self.total > self._max:
-                raise ObjectTooLarge(f"the object is larger than {self._max} bytes")
+                raise ObjectTooLarge(f"the {self._what} is larger than {self._max} bytes")
             yield chunk
 
 

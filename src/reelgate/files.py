@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from reelgate.assets import ObjectTooLarge
+from reelgate.assets import CappedStream, ObjectTooLarge
 from reelgate.config import Settings
 from reelgate.errors import InvalidRequest, MediaError, RateLimited, ServiceUnavailable
 from reelgate.media.fetch import FetchLimits, load_media, make_fetch_client
@@ -192,7 +192,7 @@ class FileService:
 
     async def _put(self, name: str, chunks: AsyncIterable[bytes]) -> int:
         """Write a stream as one object, cut at the size limit (413, nothing kept); its size."""
-        counted = _Counted(chunks, self.max_bytes)
+        counted = CappedStream(chunks, self.max_bytes, "file")
         try:
             await self.storage.put(name, counted)
         except ObjectTooLarge:
@@ -311,17 +311,3 @@ async def _chain(head: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes
         yield head
     async for chunk in rest:
         yield chunk
-
-
-class _Counted:
-    """Passes chunks through, counting them; a stream past its cap raises ObjectTooLarge (the write is undone)."""
-
-    def __init__(self, chunks: AsyncIterable[bytes], max_bytes: int) -> None:
-        self._chunks, self._max, self.total = chunks, max_bytes, 0
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self._chunks:
-            self.total += len(chunk)
-            if self.total > self._max:
-                raise ObjectTooLarge(f"the file is larger than {self._max} bytes")
-            yield chunk
