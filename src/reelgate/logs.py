@@ -101,7 +101,7 @@ def _text(value: object) -> str:
     return orjson.dumps(text).decode() if not text or " " in text or '"' in text else text
 
 
-def configure(level: str, as_json: bool) -> None:
+def configure(level: str, as_json: bool, *, access: bool = True) -> None:
     handler: logging.Handler
     if as_json:
         handler = JsonStreamHandler(sys.stderr)
@@ -112,6 +112,8 @@ def configure(level: str, as_json: bool) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)  # ours (reelgate.access) says more, once
+    # REELGATE_ACCESS_LOG=0 keeps the task lines but drops the per-request one, the costly one on a hot route.
+    logging.getLogger(ACCESS_LOGGER).setLevel(logging.NOTSET if access else logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     for chatty in ("httpx", "httpcore"):  # one line per outgoing request (every poll) is noise, not signal
         logging.getLogger(chatty).setLevel(logging.WARNING)

@@ -137,7 +137,7 @@ def app_from_env() -> Starlette:
     from reelgate.logs import configure
 
     settings = Settings.from_env()
-    configure(settings.log_level, settings.log_json)
+    configure(settings.log_level, settings.log_json, access=settings.access_log)
     # Set by ``serve --no-tasks``: this process answers the API only; separate workers run the tasks.
     tasks = os.environ.get("REELGATE_SERVE_NO_TASKS") != "1"
     return build_app(settings, worker=tasks, dispatcher=tasks)[0]

@@ -63,7 +63,10 @@ def configured(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
     monkeypatch.setattr(sys, "stderr", stream)
     root = logging.getLogger()
     saved = (root.handlers[:], root.level)
-    quietened = {name: logging.getLogger(name).level for name in ("uvicorn.access", "alembic", "httpx", "httpcore")}
+    quietened = {
+        name: logging.getLogger(name).level
+        for name in ("uvicorn.access", "alembic", "httpx", "httpcore", ACCESS_LOGGER)
+    }
     configure("INFO", True)
     try:
         yield stream
@@ -148,3 +151,14 @@ async def test_a_level_above_info_turns_the_access_lines_off(api: Api, caplog: p
     caplog.set_level(logging.WARNING, logger=ACCESS_LOGGER)
     assert (await api.client.get("/healthz")).status_code == 200
     assert _access(caplog) == []
+
+
+def test_the_access_line_alone_can_be_turned_off(configured: io.StringIO, monkeypatch: pytest.MonkeyPatch) -> None:
+    """REELGATE_ACCESS_LOG=0: no line per request, while task lines (any other logger at INFO) stay."""
+    monkeypatch.setattr(sys, "stderr", configured)  # the handler configure makes writes to sys.stderr as it is now
+    configure("INFO", True, access=False)
+    assert not AccessLog().enabled()
+    logging.getLogger("reelgate.test_task_lines").info("task submitted")
+    assert json.loads(configured.getvalue())["msg"] == "task submitted"
+    configure("INFO", True)
+    assert AccessLog().enabled()

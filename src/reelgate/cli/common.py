@@ -55,7 +55,7 @@ def settings() -> Settings:
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    configure(s.log_level, s.log_json)
+    configure(s.log_level, s.log_json, access=s.access_log)
     return s
 
 
