@@ -1,9 +1,10 @@
-"""The command line: ``reelgate serve | worker | dispatcher | migrate | keys | credits | webhooks | accounts | tasks``
-for operators, ``reelgate element | video | task | credits | model | file | webhook`` for API users, and
-``reelgate demo``.
+"""The command line: ``reelgate serve | worker | dispatcher | migrate | keys | credits | webhooks | accounts | tasks
+| status | callbacks | admins`` for operators, ``reelgate element | video | task | credits | model | file | webhook``
+for API users, and ``reelgate demo``.
 
 This package's ``__init__`` only assembles the Typer app; the commands live beside it: ``serve`` (serve, worker,
-dispatcher, migrate), ``admin`` (operator commands), ``user_elements``, ``user_videos``, ``user_tasks``,
+dispatcher, migrate), ``admin`` and ``admin_status`` (operator commands on the database), ``admins`` (the web
+console's operators), ``user_elements``, ``user_videos``, ``user_tasks``,
 ``user_account``, ``files_user`` and ``webhooks_user`` (API user commands through the HTTP client, sharing ``user``;
 ``webhooks_user`` also adds ``resend-callback`` to ``task``), ``demo``, and what all share (``common``, ``listing``
 for tables, ``help_layout`` for help screens).
