@@ -34,7 +34,10 @@ def free_port() -> int:
 def reelgate_env(data_dir: Path, db_url: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("REELGATE_")}
     env.update(REELGATE_DATA_DIR=str(data_dir), REELGATE_DATABASE_URL=db_url, REELGATE_ALLOW_PRIVATE_NETWORKS="1",
-               REELGATE_WORKER_POLL_INTERVAL="0.05", REELGATE_LOG_LEVEL="WARNING")  # fmt: skip
+               REELGATE_WORKER_POLL_INTERVAL="0.05", REELGATE_LOG_LEVEL="WARNING",
+               # Tasks in the serving process (one process per server, as before worker processes): the suite is
+               # CPU-bound and each process costs ~1 s of imports; tests/e2e/test_worker_processes.py runs the default.
+               REELGATE_WORKER_PROCESSES="0")  # fmt: skip
     env.update(extra)
     return env
 

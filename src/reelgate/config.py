@@ -48,6 +48,19 @@ def _positive(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _processes(raw: str) -> int:
+    """REELGATE_WORKER_PROCESSES: ``auto`` or empty (one per CPU, -1), or a whole number of at least 0."""
+    if raw.strip().lower() in ("", "auto"):
+        return -1
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"REELGATE_WORKER_PROCESSES must be 'auto' or a whole number, got {raw!r}") from None
+    if value < 0:
+        raise ConfigError(f"REELGATE_WORKER_PROCESSES must be 'auto' or at least 0, got {raw!r}")
+    return value
+
+
 def _providers(raw: str) -> dict[str, str]:
     """Parse ``model=provider,model=provider``; the names are checked against the provider registry when the
     providers are built (providers/registry.py), so configuration lists no vendor."""
@@ -149,6 +162,12 @@ class Settings:
     lease_seconds: float = 30.0
     worker_concurrency: int = 4
     worker_poll_interval: float = 0.5
+    # Processes that run tasks (docs/deployment.md): -1 = one per CPU this process may use; 0 = none apart (serve runs
+    # tasks inside its API process, worker in its own process); N = that many, started and watched by serve/worker.
+    worker_processes: int = -1
+    fetches_per_task: int = 4  # media items of one task fetched at once
+    fetches_per_host: int = 8  # media fetches at once to one origin host, per process, across its tasks
+    media_threads: int = 2  # CPU media jobs (decode, hash, probe) at once in a worker process, on threads
     callback_timeout: float = 10.0
     callback_retry_delays: tuple[float, ...] = (1.0, 2.0, 4.0)
     callback_account_concurrency: int = 8  # callback attempts one account may have in flight at once
@@ -227,6 +246,10 @@ class Settings:
             lease_seconds=_num(env, "REELGATE_LEASE_SECONDS", d.lease_seconds),
             worker_concurrency=max(1, int(_num(env, "REELGATE_WORKER_CONCURRENCY", d.worker_concurrency))),
             worker_poll_interval=_num(env, "REELGATE_WORKER_POLL_INTERVAL", d.worker_poll_interval),
+            worker_processes=_processes(env.get("REELGATE_WORKER_PROCESSES", "")),
+            fetches_per_task=int(_positive(env, "REELGATE_FETCHES_PER_TASK", d.fetches_per_task)),
+            fetches_per_host=int(_positive(env, "REELGATE_FETCHES_PER_HOST", d.fetches_per_host)),
+            media_threads=int(_positive(env, "REELGATE_MEDIA_THREADS", d.media_threads)),
             callback_timeout=_num(env, "REELGATE_CALLBACK_TIMEOUT", d.callback_timeout),
             callback_retry_delays=(tuple(float(x) for x in delays.split(",")) if delays else d.callback_retry_delays),
             callback_account_concurrency=max(
