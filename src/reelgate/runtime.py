@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from starlette.applications import Starlette
@@ -29,6 +30,7 @@ from reelgate.service import TaskService
 from reelgate.storage import storage_from_settings
 from reelgate.store.engines import make_database
 from reelgate.store.sql import Store
+from reelgate.wakeup import CALLBACK_DUE, TASK_DUE, WakeListener, WakeSender, wake_dir_from_env
 from reelgate.worker import Worker
 
 log = logging.getLogger("reelgate")
@@ -70,14 +72,19 @@ def build_runtime(
     worker: bool = True,
     dispatcher: bool = True,
     resolver: netguard.Resolver | None = None,
+    media_pool_for_tasks: bool = True,
 ) -> Runtime:
-    """Wire every part from settings; nothing touches the network or the database until ``start``."""
+    """Wire every part from settings; nothing touches the network or the database until ``start``.
+
+    ``media_pool_for_tasks``: the worker's CPU media work goes to the media pool's processes (a worker inside the API
+    process, whose event loop must stay free); False in a worker process of its own, which uses its own threads."""
     store = Store(make_database(settings.resolved_database_url), load_box(settings))
     # Every stored object registered to its task; results served for the configured retention.
     assets = AssetStore(storage_from_settings(settings), store.uploads,
                         result_retention=settings.result_retention_days * 86400)  # fmt: skip
     media = MediaPool.from_settings(settings)  # one pool for submits and the worker's media work; no process yet
-    providers = build_providers(settings, assets, media, store.upstream_slots)  # caps shared by every process
+    task_media = media if media_pool_for_tasks else None
+    providers = build_providers(settings, assets, task_media, store.upstream_slots)  # caps shared by every process
     service = TaskService(settings, store, default_catalog(settings.prices), assets, providers, media)
     metrics = Metrics()
     rt = Runtime(settings, store, service, metrics, providers)
@@ -91,6 +98,32 @@ def build_runtime(
         dispatcher_wake = rt.dispatcher.wake
         service.on_callback_queued.append(lambda _task_id: dispatcher_wake.set())
     return rt
+
+
+def listen_for_wakeups(rt: Runtime) -> WakeListener | None:
+    """In a worker process: wake its worker and dispatcher when the API says work is due (reelgate.wakeup)."""
+    directory = wake_dir_from_env()
+    handlers: dict[bytes, Callable[[], None]] = {}
+    if rt.worker is not None:
+        handlers[TASK_DUE] = rt.worker.wake.set
+    if rt.dispatcher is not None:
+        handlers[CALLBACK_DUE] = rt.dispatcher.wake.set
+    if directory is None or not handlers:
+        return None
+    listener = WakeListener(directory, handlers)
+    listener.start()
+    return listener
+
+
+def _wake_others(rt: Runtime) -> None:
+    """In an API process whose tasks run in worker processes: tell them at once when a task or callback is due."""
+    directory = wake_dir_from_env()
+    if directory is None:
+        return
+    sender = WakeSender(directory)
+    rt.service.on_submit.append(lambda _task: sender.notify(TASK_DUE))
+    rt.service.on_callback_queued.append(lambda _task_id: sender.notify(CALLBACK_DUE))
+    rt.service.on_terminal.append(lambda task: sender.notify(CALLBACK_DUE) if task.callback_url else None)
 
 
 def check_providers(settings: Settings) -> None:
@@ -129,6 +162,8 @@ def build_app(settings: Settings, *, worker: bool = True, dispatcher: bool = Tru
     if rt.worker is not None:
         worker_wake = rt.worker.wake
         rt.service.on_submit.append(lambda task: worker_wake.set())
+    else:
+        _wake_others(rt)
     return create_app(ctx), rt
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
@@ -15,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from reelgate.cli.background import DISPATCH_ENV, run_background
 from reelgate.cli.common import database_label, migrate_db, settings
 from reelgate.config import ConfigError, Settings
 
@@ -54,42 +54,121 @@ def migrate() -> None:
         typer.echo(f"nothing to apply: {database_label(s)} is at the latest schema ({head_revision()})")
 
 
+WorkerProcessCount = Annotated[
+    int | None,
+    typer.Option("--worker-processes", metavar="N", show_default=False, min=0,
+                 help="Processes that run tasks (default: REELGATE_WORKER_PROCESSES, else one per CPU); "
+                      "0 runs them inside the API process."),
+]  # fmt: skip
+
+
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    workers: Annotated[int, typer.Option("--workers", help="API processes (each also runs tasks).")] = 1,
+    workers: Annotated[int, typer.Option("--workers", help="API processes.")] = 1,
+    worker_processes: WorkerProcessCount = None,
     no_tasks: Annotated[bool, typer.Option("--no-tasks", help="Serve the API only; run no workers.")] = False,
 ) -> None:
     """Run the API, the task workers and the callback dispatcher.
 
-    The database: REELGATE_DATABASE_URL, else reelgate.db in REELGATE_DATA_DIR (default: ./reelgate-data, relative to
-    the current directory), migrated first. /metrics is on the API's port; with --workers N, any of its processes
-    answers with the sum over all N.
+    Tasks run in worker processes that serve starts and restarts (one per CPU by default, each also delivering
+    callbacks); the API process only answers requests. The database: REELGATE_DATABASE_URL, else reelgate.db in
+    REELGATE_DATA_DIR (default: ./reelgate-data, relative to the current directory), migrated first. /metrics is on
+    the API's port and adds up every process of this serve.
     """
+    s = settings()
+    processes = 0 if no_tasks else task_processes(s, worker_processes)
+    # Before anything imports prometheus_client (checking the providers does): it reads the directory on import.
+    with _shared_metrics_dir(workers + processes):
+        _prepared(s)
+        if not s.public_base_url:
+            os.environ["REELGATE_PUBLIC_BASE_URL"] = f"http://{host}:{port}"
+        if no_tasks or processes:
+            os.environ["REELGATE_SERVE_NO_TASKS"] = "1"  # the API processes run no worker and no dispatcher
+        with _terminated_gracefully(), _worker_processes(processes):
+            _run_api(host, port, workers)
+
+
+class _Terminated(Exception):
+    """SIGTERM, raised in the main thread so that cleanup (stopping worker processes) runs."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise _Terminated
+
+
+@contextlib.contextmanager
+def _terminated_gracefully() -> Iterator[None]:
+    """Let the blocks inside unwind on SIGTERM, then end by SIGTERM as before. Uvicorn handles SIGTERM while it
+    serves and re-raises it once it has shut down; with the default action the process would die right there,
+    before the worker processes are stopped and their wake directory removed."""
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    terminated = False
+    try:
+        yield
+    except _Terminated:
+        terminated = True
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if terminated:
+        signal.raise_signal(signal.SIGTERM)
+
+
+def _run_api(host: str, port: int, workers: int) -> None:
     import uvicorn
 
     from reelgate.api.server import BoundedHttpToolsProtocol
 
-    s = settings()
-    _prepared(s)
-    if not s.public_base_url:
-        os.environ["REELGATE_PUBLIC_BASE_URL"] = f"http://{host}:{port}"
-    if no_tasks:
-        os.environ["REELGATE_SERVE_NO_TASKS"] = "1"
-    with _shared_metrics_dir(workers):
-        uvicorn.run(
-            "reelgate.runtime:app_from_env", factory=True, host=host, port=port,
-            workers=workers if workers > 1 else None, loop="uvloop", http=BoundedHttpToolsProtocol, access_log=False,
-            log_config=None, timeout_keep_alive=30, timeout_graceful_shutdown=10, backlog=2048, limit_concurrency=4096,
-        )  # fmt: skip
+    uvicorn.run(
+        "reelgate.runtime:app_from_env", factory=True, host=host, port=port,
+        workers=workers if workers > 1 else None, loop="uvloop", http=BoundedHttpToolsProtocol, access_log=False,
+        log_config=None, timeout_keep_alive=30, timeout_graceful_shutdown=10, backlog=2048, limit_concurrency=4096,
+    )  # fmt: skip
+
+
+def task_processes(s: Settings, given: int | None) -> int:
+    """How many worker processes to start: the option, else the setting; -1 (auto) is one per usable CPU."""
+    from reelgate.media.pool import cpu_count
+
+    count = s.worker_processes if given is None else given
+    return cpu_count() if count < 0 else count
 
 
 @contextlib.contextmanager
-def _shared_metrics_dir(workers: int) -> Iterator[None]:
-    """Where serve's API processes add up their metrics, so a scrape of any one of them answers for all (a scrape
-    of one port reaches one process at random): PROMETHEUS_MULTIPROC_DIR when set (emptied of an earlier run's
-    files first, as prometheus_client requires), else, with --workers above 1, a temporary directory removed after.
-    Set in the environment before the processes start, since prometheus_client reads it once, on import."""
+def _worker_processes(count: int, *, wake: bool = True) -> Iterator[None]:
+    """Start ``count`` worker processes (none for 0), and stop them when the block ends. ``wake``: the API of this
+    process wakes them through a private wake directory (reelgate.wakeup)."""
+    from reelgate.supervisor import WorkerProcesses
+    from reelgate.wakeup import ENV as WAKE_ENV
+
+    if count <= 0:
+        yield
+        return
+    with contextlib.ExitStack() as stack:  # unwound in reverse: processes stopped, then the directory removed
+        if wake:
+            os.environ[WAKE_ENV] = stack.enter_context(tempfile.TemporaryDirectory(prefix="reelgate-wake-"))
+            stack.callback(os.environ.pop, WAKE_ENV, None)
+        children = WorkerProcesses(count, dict(os.environ), on_exit=_forget_metrics)
+        children.start()
+        stack.callback(children.stop)
+        yield
+
+
+def _forget_metrics(pid: int) -> None:
+    """A worker process's live gauges leave the sums once it has exited (prometheus_client's multiprocess mode)."""
+    if os.environ.get(MULTIPROC_ENV):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+
+
+@contextlib.contextmanager
+def _shared_metrics_dir(processes: int) -> Iterator[None]:
+    """Where serve's processes add up their metrics, so a scrape of any API process answers for all (a scrape of
+    one port reaches one process at random; tasks finish in the worker processes): PROMETHEUS_MULTIPROC_DIR when
+    set (emptied of an earlier run's files first, as prometheus_client requires), else, with more than one process,
+    a temporary directory removed after. Set in the environment before the processes start, since prometheus_client
+    reads it once, on import."""
     given = os.environ.get(MULTIPROC_ENV)
     if given:
         directory = Path(given)
@@ -98,7 +177,7 @@ def _shared_metrics_dir(workers: int) -> Iterator[None]:
             stale.unlink()
         yield
         return
-    if workers <= 1:
+    if processes <= 1:  # one process: its own registry is the sum
         yield
         return
     with tempfile.TemporaryDirectory(prefix="reelgate-metrics-") as tmp:
@@ -120,40 +199,6 @@ def _prepared(s: Settings) -> None:
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-
-
-def _run_background(s: Settings, *, tasks: bool, dispatch: bool, metrics_at: socket.socket | None) -> None:
-    """Run workers and/or a dispatcher until SIGINT or SIGTERM; running tasks are left to expire their leases.
-    With ``metrics_at``, serve /metrics there meanwhile."""
-    import uvloop
-
-    from reelgate.api.metrics_app import metrics_app, serve_metrics
-    from reelgate.health import Thresholds, backlog_reader
-    from reelgate.heap import freeze_startup_objects
-    from reelgate.metrics import BacklogGauges
-    from reelgate.runtime import build_runtime
-
-    async def runner() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        rt = build_runtime(s, worker=tasks, dispatcher=dispatch)
-        await rt.start()
-        serving: asyncio.Task[None] | None = None
-        if metrics_at is not None:
-            gauges = BacklogGauges(rt.metrics, backlog_reader(rt.store, Thresholds.from_settings(s)))
-            app = metrics_app(rt.metrics, gauges, s.metrics_token)
-            serving = asyncio.create_task(serve_metrics(app, metrics_at, stop))
-            host, port = metrics_at.getsockname()[:2]
-            log.info("serving metrics", extra={"url": f"http://{host}:{port}/metrics"})
-        freeze_startup_objects()
-        await stop.wait()
-        if serving is not None:
-            await serving  # no scrape reads a store being closed
-        await rt.close()
-
-    uvloop.run(runner())
 
 
 def _metrics_socket(host: str, port: int | None) -> socket.socket | None:
@@ -178,28 +223,50 @@ def worker(
         typer.Option(
             metavar="N",
             show_default=False,
-            help="Tasks run at once by this process (default: REELGATE_WORKER_CONCURRENCY, else 4).",
+            help="Tasks run at once by each process (default: REELGATE_WORKER_CONCURRENCY, else 4).",
         ),
     ] = None,
-    dispatch: Annotated[bool, typer.Option(help="Also deliver callbacks from this process.")] = True,
+    processes: Annotated[
+        int | None,
+        typer.Option(
+            metavar="N",
+            show_default=False,
+            min=0,
+            help="Worker processes (default: REELGATE_WORKER_PROCESSES, else one per CPU); 1 or 0 runs "
+            "the worker in this process.",
+        ),
+    ] = None,  # fmt: skip
+    dispatch: Annotated[bool, typer.Option(help="Also deliver callbacks from these processes.")] = True,
     metrics_port: MetricsPort = None,
     metrics_host: MetricsHost = "127.0.0.1",
 ) -> None:
     """Run task workers (and, by default, a callback dispatcher) without the API.
 
     They share the API's database (REELGATE_DATABASE_URL, else reelgate.db in REELGATE_DATA_DIR, default
-    ./reelgate-data relative to the current directory): PostgreSQL for processes on several machines. With
-    --metrics-port, what this process counts (finished tasks, provider calls, callbacks, lease takeovers, credits
-    captured and released) is on /metrics there.
+    ./reelgate-data relative to the current directory): PostgreSQL for processes on several machines. With several
+    processes this one starts them, restarts any that dies, and stops them on SIGINT or SIGTERM. With
+    --metrics-port, what they count (finished tasks, provider calls, callbacks, lease takeovers, credits captured
+    and released), added up, is on /metrics there.
     """
     s = settings()
     if concurrency is not None:
         if concurrency < 1:
             raise typer.BadParameter("must be at least 1", param_hint="--concurrency")
         s = s.with_changes(worker_concurrency=concurrency)
-    metrics_at = _metrics_socket(metrics_host, metrics_port)
-    _prepared(s)
-    _run_background(s, tasks=True, dispatch=dispatch, metrics_at=metrics_at)
+        os.environ["REELGATE_WORKER_CONCURRENCY"] = str(concurrency)  # the worker processes read the environment
+    count = task_processes(s, processes)
+    if count <= 1:
+        metrics_at = _metrics_socket(metrics_host, metrics_port)
+        _prepared(s)
+        run_background(s, tasks=True, dispatch=dispatch, metrics_at=metrics_at)
+        return
+    os.environ[DISPATCH_ENV] = "1" if dispatch else "0"
+    # With --metrics-port this process serves the sum of its worker processes' metrics.
+    with _shared_metrics_dir(count + 1 if metrics_port else 0):
+        metrics_at = _metrics_socket(metrics_host, metrics_port)
+        _prepared(s)
+        with _worker_processes(count, wake=False):
+            run_background(s, tasks=False, dispatch=False, metrics_at=metrics_at)
 
 
 def dispatcher(metrics_port: MetricsPort = None, metrics_host: MetricsHost = "127.0.0.1") -> None:
@@ -207,7 +274,7 @@ def dispatcher(metrics_port: MetricsPort = None, metrics_host: MetricsHost = "12
     s = settings()
     metrics_at = _metrics_socket(metrics_host, metrics_port)
     _prepared(s)
-    _run_background(s, tasks=False, dispatch=True, metrics_at=metrics_at)
+    run_background(s, tasks=False, dispatch=True, metrics_at=metrics_at)
 
 
 def server_commands() -> list[Callable[..., None]]:

@@ -1,0 +1,193 @@
+"""serve's worker processes (the default layout): tasks run in processes of their own, a killed one is restarted and
+its tasks are taken over, stopping serve stops them all, and a worker process never outlives its serve."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from fakes import mediagen
+from fakes.media_server import MediaServer
+from procs import Proc, create_key, free_port, free_ports, reelgate_env, serve
+from reelgate.store.sql import Store
+
+FRONT = mediagen.jpeg(768, 1024, scene=1)
+SIDE = mediagen.jpeg(768, 1024, scene=2)
+CHILD = "reelgate.cli.background"
+
+
+@pytest.fixture
+def media() -> Iterator[MediaServer]:
+    with MediaServer() as server:
+        server.serve("/front.jpg", FRONT, "image/jpeg")
+
+        def slow(handler: object) -> None:
+            if not handler.wait(0.5):  # type: ignore[attr-defined]
+                handler.send_bytes(200, SIDE, "image/jpeg")  # type: ignore[attr-defined]
+
+        server.route("/side.jpg", slow)
+        yield server
+
+
+def _body(media: MediaServer) -> dict[str, object]:
+    return {"model": "kling-custom-element", "model_params": {
+        "element_name": "procs", "element_description": "made in a worker process", "reference_type": "image_refer",
+        "element_image_list": {"frontal_image": media.url("/front.jpg"),
+                               "refer_images": [{"image_url": media.url("/side.jpg")}]}}}  # fmt: skip
+
+
+def _children(pid: int) -> list[int]:
+    """The worker processes of a serve or worker process (its children running the worker entry point)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == pid and CHILD in cmdline:
+            found.append(int(entry.name))
+    return sorted(found)
+
+
+def _wait_for(check: object, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():  # type: ignore[operator]
+            return
+        time.sleep(0.1)
+    raise AssertionError(what)
+
+
+def _submit(base: str, key: str, media: MediaServer, count: int) -> list[str]:
+    headers = {"Authorization": f"Bearer {key}"}
+    return [httpx.post(f"{base}/v1/videos/generations", json=_body(media), headers=headers).json()["id"]
+            for _ in range(count)]  # fmt: skip
+
+
+def _wait_terminal(base: str, key: str, ids: list[str], timeout: float = 60) -> list[dict[str, object]]:
+    headers = {"Authorization": f"Bearer {key}"}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        tasks = [httpx.get(f"{base}/v1/tasks/{i}", headers=headers).json() for i in ids]
+        if all(t["status"] in ("completed", "failed") for t in tasks):
+            return tasks
+        time.sleep(0.1)
+    raise AssertionError("not every task reached a terminal state")
+
+
+async def _settled_once(db_url: str, count: int) -> None:
+    store = await Store.open(db_url, pool_size=2)
+    try:
+        acct = await store.accounts.account_id("acme")
+        assert acct is not None
+        view = await store.accounts.view(acct)
+        sums = await store.accounts.ledger_sums(acct)
+        assert view.balance.reserved == 0 and view.in_flight == 0
+        assert sums["reserve"] == count * 1000 == sums.get("capture", 0) + sums.get("release", 0)
+    finally:
+        await store.close()
+
+
+def test_a_killed_worker_process_is_restarted_and_its_tasks_taken_over(tmp_path: Path, db_url: str,
+                                                                       media: MediaServer) -> None:  # fmt: skip
+    env = reelgate_env(tmp_path / "data", db_url, REELGATE_WORKER_PROCESSES="2", REELGATE_LEASE_SECONDS="1.5")
+    key = create_key(env, credits=30)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = serve(env, port, tmp_path / "serve.log")
+    try:
+        _wait_for(lambda: len(_children(server.popen.pid)) == 2, 20, "serve did not start 2 worker processes")
+        first = _children(server.popen.pid)
+        ids = _submit(base, key, media, 10)
+        time.sleep(0.3)  # tasks are mid-fetch in both processes, holding leases
+        os.kill(first[0], signal.SIGKILL)
+        _wait_for(lambda: len(_children(server.popen.pid)) == 2 and first[0] not in _children(server.popen.pid), 20,
+                  "the killed worker process was not replaced")  # fmt: skip
+        tasks = _wait_terminal(base, key, ids)
+    finally:
+        server.kill()
+    assert [t["status"] for t in tasks] == ["completed"] * len(ids), [t.get("error") for t in tasks]
+    assert "worker process died; restarting it" in (tmp_path / "serve.log").read_text()
+    asyncio.run(_settled_once(db_url, len(ids)))
+
+
+def test_serve_stops_its_worker_processes_and_metrics_add_them_up(tmp_path: Path, media: MediaServer) -> None:
+    (tmp_path / "tmp").mkdir()
+    env = reelgate_env(tmp_path / "data", f"sqlite:///{tmp_path / 'r.db'}", REELGATE_WORKER_PROCESSES="2",
+                       TMPDIR=str(tmp_path / "tmp"))  # fmt: skip
+    key = create_key(env, credits=5)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = serve(env, port, tmp_path / "serve.log")
+    try:
+        _wait_for(lambda: len(_children(server.popen.pid)) == 2, 20, "serve did not start 2 worker processes")
+        children = _children(server.popen.pid)
+        _wait_for(lambda: len(list((tmp_path / "tmp").glob("reelgate-wake-*/*.sock"))) == 2, 20,
+                  "each worker process listens for wake-ups")  # fmt: skip
+        assert _wait_terminal(base, key, _submit(base, key, media, 3))[0]["status"] == "completed"
+        page = httpx.get(f"{base}/metrics").text
+        finished = re.findall(r'^reelgate_tasks_finished_total\{[^}]*status="completed"[^}]*\} (\S+)$', page, re.M)
+        assert sum(float(n) for n in finished) == 3  # counted in the worker processes, read through the API
+        os.kill(server.popen.pid, signal.SIGTERM)
+        assert server.popen.wait(20) == -signal.SIGTERM  # stopped as asked, after its worker processes
+    finally:
+        server.kill()
+    assert not list((tmp_path / "tmp").glob("reelgate-wake-*")), "the wake directory was left behind"
+    assert not [pid for pid in children if Path(f"/proc/{pid}").exists()], "a worker process outlived serve"
+
+
+def test_worker_processes_stop_when_serve_is_killed(tmp_path: Path) -> None:
+    env = reelgate_env(tmp_path / "data", f"sqlite:///{tmp_path / 'r.db'}", REELGATE_WORKER_PROCESSES="2")
+    port = free_port()
+    server = serve(env, port, tmp_path / "serve.log")
+    try:
+        _wait_for(lambda: len(_children(server.popen.pid)) == 2, 20, "serve did not start 2 worker processes")
+        children = _children(server.popen.pid)
+        os.kill(server.popen.pid, signal.SIGKILL)  # serve alone, not its process group: nobody stops the children
+        server.popen.wait(10)
+        _wait_for(lambda: not [pid for pid in children if _alive(pid)], 15, "worker processes outlived a killed serve")
+    finally:
+        server.kill()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has stopped; only its (dead) parent could have reaped it
+
+
+def test_worker_command_runs_several_processes_with_summed_metrics(tmp_path: Path, media: MediaServer) -> None:
+    env = reelgate_env(tmp_path / "data", f"sqlite:///{tmp_path / 'r.db'}")
+    key = create_key(env, credits=5)
+    api_port, metrics_port = free_ports(2)
+    base = f"http://127.0.0.1:{api_port}"
+    api = serve(env, api_port, tmp_path / "serve.log", "--no-tasks")
+    workers = Proc(env, "worker", "--processes", "2", "--metrics-port", str(metrics_port), log=tmp_path / "w.log")
+    try:
+        _wait_for(lambda: len(_children(workers.popen.pid)) == 2, 20, "worker did not start 2 processes")
+        children = _children(workers.popen.pid)
+        tasks = _wait_terminal(base, key, _submit(base, key, media, 4))
+        assert [t["status"] for t in tasks] == ["completed"] * 4
+        page = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
+        finished = re.findall(r'^reelgate_tasks_finished_total\{[^}]*status="completed"[^}]*\} (\S+)$', page, re.M)
+        assert sum(float(n) for n in finished) == 4
+        os.kill(workers.popen.pid, signal.SIGTERM)
+        assert workers.popen.wait(20) == 0
+        assert not [pid for pid in children if _alive(pid)]
+    finally:
+        workers.kill()
+        api.kill()
