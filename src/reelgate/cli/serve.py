@@ -201,13 +201,13 @@ def _prepared(s: Settings) -> None:
         raise typer.Exit(2) from None
 
 
-def _metrics_socket(host: str, port: int | None) -> socket.socket | None:
+def _metrics_socket(host: str, port: int | None, *, summed: bool = False) -> socket.socket | None:
     """The --metrics-port socket, bound before any work starts: a port in use is one error line and exit 2."""
     if port is None:
         return None
     from reelgate.api.metrics_app import bind
 
-    if os.environ.get(MULTIPROC_ENV):
+    if os.environ.get(MULTIPROC_ENV) and not summed:  # summed: the directory is this command's own
         log.warning(f"{MULTIPROC_ENV} is set: this process's /metrics will add up every process writing there; "
                     "leave it unset for worker and dispatcher (serve sets its own)")  # fmt: skip
     try:
@@ -263,7 +263,7 @@ def worker(
     os.environ[DISPATCH_ENV] = "1" if dispatch else "0"
     # With --metrics-port this process serves the sum of its worker processes' metrics.
     with _shared_metrics_dir(count + 1 if metrics_port else 0):
-        metrics_at = _metrics_socket(metrics_host, metrics_port)
+        metrics_at = _metrics_socket(metrics_host, metrics_port, summed=True)
         _prepared(s)
         with _worker_processes(count, wake=False):
             run_background(s, tasks=False, dispatch=False, metrics_at=metrics_at)
