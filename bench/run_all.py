@@ -29,7 +29,7 @@ from benchkit import BENCH, MISSED, PG_ADMIN_URL, ensure_wrk, machine, markdown_
 BUDGET_SECONDS = 540.0  # leave a margin under the 10 minutes
 # Seconds a second attempt needs; a script is retried once (a server killed from outside, a port race) if they fit.
 RETRY_NEEDS = {"hot_routes": 240, "element_latency": 60, "callback_latency": 90, "memory": 100, "polling_scale": 100,
-               "asset_serving": 80, "element_throughput": 70}  # fmt: skip
+               "asset_serving": 80, "element_throughput": 70, "soak": 90}  # fmt: skip
 
 
 def postgres_available() -> bool:
@@ -162,6 +162,20 @@ def asset_rows(res: dict[str, Any]) -> list[list[Any]]:
     return rows
 
 
+def soak_rows(res: dict[str, Any]) -> list[list[Any]]:
+    """Two rows: drift (window 2 against the last) and the end state, each passing only if all its targets do."""
+    drift, end = ([t for t in res["rows"]["targets"] if t["group"] == g] for g in ("drift", "end"))
+    windows = res["rows"]["windows"]
+    other = f"{max(w['other_cpu'] for w in windows):.0%}"
+
+    def row(case: str, targets: list[dict[str, Any]]) -> list[Any]:
+        judged = [t["passed"] for t in targets if t["passed"] is not None]
+        return ["soak", case, "; ".join(f"{t['target']}: {t['measured']}" for t in targets),
+                "; ".join(t["rule"] for t in targets), "all", _verdict(all(judged) if judged else None), other]  # fmt: skip
+
+    return [row(f"sqlite: {len(windows)} windows, window 2 vs last", drift), row("end state", end)]
+
+
 SUMMARIES: dict[str, Callable[[dict[str, Any]], list[list[Any]]]] = {
     "hot_routes": hot_rows,
     "element_latency": element_rows,
@@ -170,6 +184,7 @@ SUMMARIES: dict[str, Callable[[dict[str, Any]], list[list[Any]]]] = {
     "memory": memory_rows,
     "polling_scale": polling_rows,
     "asset_serving": asset_rows,
+    "soak": soak_rows,
 }
 
 
@@ -211,6 +226,8 @@ def plan(args: argparse.Namespace, dbs: str) -> dict[str, list[str]]:
         "polling_scale": ["--duration", "75"],
         # Five paired rounds of 50 MiB downloads from each server, then ten at once from each backend (60-70 s).
         "asset_serving": ["--mib", "50", "--rounds", "5"],
+        # One minute in three windows of 20 s (window 1 the warm-up): mostly the end state; drift needs --minutes 10.
+        "soak": ["--minutes", "1", "--window", "20"],
     }
 
 
@@ -222,7 +239,7 @@ def run_scripts(args: argparse.Namespace, steps: dict[str, list[str]], started: 
             argv_ = steps[name]
             if name == "callback_latency":
                 # seconds what still runs after it takes (measured)
-                after = {"memory": 90, "polling_scale": 90, "asset_serving": 70}
+                after = {"memory": 90, "polling_scale": 90, "asset_serving": 70, "soak": 80}
                 left = BUDGET_SECONDS - (time.monotonic() - started) - sum(after[n] for n in after if n in args.only)
                 argv_ = [*argv_, "--tasks", "1000" if left > 1000 / 20 + 40 else "300"]
             res = run_script(name, argv_, Path(tmp))
