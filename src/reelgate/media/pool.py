@@ -10,10 +10,12 @@ Admission, per API process (docs/uploads.md):
   account's waiting payloads total at most ``waiting_bytes`` (one largest request body). Beyond that, or after
   ``wait`` seconds, a request is answered ``429 too_many_concurrent_uploads`` at once: one tenant can neither park
   bodies in memory without bound nor hold more than its few places.
-- in all: at most ``processes`` jobs at once (one per process); the rest wait first come, first served, up to
-  ``wait`` seconds, then ``503 media_busy`` with ``Retry-After``. As each account holds at most ``per_account``
-  places, a busy tenant delays another by at most its own few jobs.
-- background work (``patient=True``, for the worker's media work later) waits as long as it takes.
+- in all: at most ``processes`` jobs at once (one per process); the rest wait, a request up to ``wait`` seconds,
+  then ``503 media_busy`` with ``Retry-After``. A freed process goes to the waiting account that holds the fewest,
+  round-robin among equals, first come first served within an account (media/fair.py): an account that holds no
+  process gets the next one to free, whatever another has queued.
+- background work (``patient=True``, the worker's media work) waits as long as it takes, in the same fair turns,
+  so one tenant's hundred queued elements wait behind another tenant's one, not the other way round.
 
 The processes start on the first job (a deployment that never gets Base64 never starts them) and stop in
 ``aclose``. A payload (a request body, an image) travels through shared memory, copied in slices between which
@@ -28,7 +30,7 @@ import logging
 import multiprocessing
 import os
 import signal
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -37,6 +39,7 @@ from typing import Any, TypeVar
 
 from reelgate.config import Settings
 from reelgate.errors import RateLimited, ServiceUnavailable
+from reelgate.media.fair import FairGate
 
 T = TypeVar("T")
 log = logging.getLogger("reelgate.media")
@@ -69,12 +72,11 @@ def _with_payload(fn: Callable[..., T], name: str, size: int, args: tuple[Any, .
     return fn(payload, *args)
 
 
-async def _acquire(gate: asyncio.Semaphore, timeout: float | None, busy: Callable[[], Exception]) -> None:
-    if timeout is None:
-        await gate.acquire()
-        return
+async def _acquire(place: Awaitable[object], timeout: float | None, busy: Callable[[], Exception]) -> None:
+    """Wait for a place, for ever or up to ``timeout`` seconds (then ``busy()`` is raised, and no place is held)."""
     try:
-        await asyncio.wait_for(gate.acquire(), timeout)
+        async with asyncio.timeout(timeout):
+            await place
     except TimeoutError:
         raise busy() from None
 
@@ -108,7 +110,7 @@ class MediaPool:
         self.waiting_bytes = waiting_bytes
         self.wait = wait
         self._executor: ProcessPoolExecutor | None = None
-        self._free: asyncio.Semaphore | None = None  # made on first use, on the loop that uses it
+        self._processes = FairGate(self.processes)  # one place per process, fair across accounts
         self._accounts: dict[int, _Account] = {}
 
     @classmethod
@@ -127,7 +129,7 @@ class MediaPool:
         A request (``patient=False``) is refused rather than queued beyond the bounds (429, 503); background work
         (``patient=True``) waits for as long as it takes."""
         size = 0 if payload is None else len(payload)
-        async with self._account_place(account_id, size, patient), self._process_place(patient):
+        async with self._account_place(account_id, size, patient), self._process_place(account_id, patient):
             if payload is None:
                 return await self._submit(fn, *args)
             return await self._run_with_payload(fn, payload, args)
@@ -142,7 +144,7 @@ class MediaPool:
         account.waiting += queued
         try:
             try:
-                await _acquire(account.gate, None if patient else self.wait, self._account_busy)
+                await _acquire(account.gate.acquire(), None if patient else self.wait, self._account_busy)
             finally:
                 account.waiting -= queued
             try:
@@ -160,14 +162,12 @@ class MediaPool:
                            headers={"Retry-After": "1"})  # fmt: skip
 
     @contextlib.asynccontextmanager
-    async def _process_place(self, patient: bool) -> AsyncIterator[None]:
-        if self._free is None:
-            self._free = asyncio.Semaphore(self.processes)
-        await _acquire(self._free, None if patient else self.wait, _pool_busy)
+    async def _process_place(self, account_id: int, patient: bool) -> AsyncIterator[None]:
+        await _acquire(self._processes.acquire(account_id), None if patient else self.wait, _pool_busy)
         try:
             yield
         finally:
-            self._free.release()
+            self._processes.release(account_id)
 
     async def _run_with_payload(self, fn: Callable[..., T], payload: bytes, args: tuple[Any, ...]) -> T:
         block = shared_memory.SharedMemory(create=True, size=max(1, len(payload)))
