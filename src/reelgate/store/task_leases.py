@@ -1,5 +1,5 @@
-"""Claiming tasks: the SQL of leases (claim, heartbeat, progress, state, reschedule) and of the due queue (a
-vendor's callback hint moves a waiting task up it)."""
+"""Claiming tasks: the SQL of leases (a claim fair across accounts, heartbeat, progress, state, reschedule) and of
+the due queue (a vendor's callback hint moves a waiting task up it)."""
 
 from __future__ import annotations
 
@@ -93,8 +93,8 @@ _CHOICES_PER_SLOT = {"postgresql": 3, "sqlite": 1}
 async def claim(db: Database, lock: str, owner: str, now: float, lease: float, limit: int) -> list[Claim]:
     """Up to ``limit`` due tasks leased to ``owner``, taken from the accounts in turns (see ``_CANDIDATES``).
 
-    ``lock`` is the row lock a take holds on a task (FOR UPDATE SKIP LOCKED on PostgreSQL, none on SQLite): two
-    workers never take the same task, and neither waits for the other's."""
+    ``lock`` is the row lock a take holds on a task: FOR UPDATE SKIP LOCKED on PostgreSQL, where two workers never
+    take the same task and neither waits for the other's; none on SQLite, whose claims take the write lock in turn."""
     if limit <= 0:
         return []
     postgres = db.dialect == "postgresql"
@@ -113,9 +113,10 @@ async def claim(db: Database, lock: str, owner: str, now: float, lease: float, l
             "ids": ids if postgres else json.dumps(ids[:limit]),
         }
         taken = {r["id"]: r for r in await c.all(take, params)}
-        before = {r["id"]: r for r in chosen}
-        # In the candidates' order: the order of turns, which RETURNING does not keep.
-        rows = [(taken[i], taken[i] if postgres else before[i]) for i in ids if i in taken]
+        # The lease each one ran out of: read under its row lock on PostgreSQL, in this transaction on SQLite.
+        before = taken if postgres else {r["id"]: r for r in chosen}
+        # In the candidates' order, the order of turns, which RETURNING does not keep.
+        rows = [(taken[i], before[i]) for i in ids if i in taken]
         await _record_takeovers(c, owner, now, [prev for _, prev in rows if prev["prev_owner"] is not None])
         return [_claimed(row, prev["prev_owner"] is not None) for row, prev in rows]
 
