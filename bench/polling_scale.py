@@ -268,7 +268,8 @@ def anchor(db: Path, seeded: list[Seeded]) -> None:
 
 
 def start_worker(env: dict[str, str], concurrency: int, log: Path, profile: str) -> subprocess.Popen[bytes]:
-    command = [str(WORKER_BIN), "worker", "--concurrency", str(concurrency)]
+    # One process: the figures are one worker's RSS and CPU (by default worker starts one process per CPU).
+    command = [str(WORKER_BIN), "worker", "--processes", "1", "--concurrency", str(concurrency)]
     if profile:  # cProfile slows the worker down: use it to see where the time goes, not for the figures
         command = [sys.executable, "-m", "cProfile", "-o", profile, *command]
     with log.open("ab") as out:
