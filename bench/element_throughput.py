@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
 import multiprocessing
 import os
 import random
@@ -492,9 +493,11 @@ def main(argv: list[str] | None = None) -> int:
         run, slow = service(args, root, sets, base_line)
     loadavg = {"baseline": round(max(base_line.loadavg), 2), "load": round(run.loadavg, 2),
                "slow": round(os.getloadavg()[0], 2)}  # fmt: skip
-    f = figures(run, base_line, slow, args, loadavg) | {"concurrency": args.concurrency}
+    # reelgate's source: this checkout's src, or another tree put first on PYTHONPATH to measure another commit
+    code = str(Path(inspect.getfile(AssetStore)).resolve().parent.parent)
+    f = figures(run, base_line, slow, args, loadavg) | {"concurrency": args.concurrency, "code": code}
     print(f"\nelement throughput ({info['cpus']} CPUs, CPU calibration {info['cpu_calibration_ms']} ms, commit "
-          f"{info['commit']}); service processes: {f['service_processes']}")  # fmt: skip
+          f"{info['commit']}, reelgate from {f['code']}); service processes: {f['service_processes']}")  # fmt: skip
     print(render(f))
     for failure in f["failures"][:5]:
         print(f"  failed: {failure}")

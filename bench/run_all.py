@@ -204,7 +204,7 @@ def plan(args: argparse.Namespace, dbs: str) -> dict[str, list[str]]:
             dbs,
         ],  # fmt: skip
         "element_latency": ["--runs", "5", "--video-runs", "3", "--quiet-wait", "2"],
-        # 100 elements, 32 at once (about 35 s in all; alone it defaults to 200)
+        # 100 elements, 32 at once (about 25 s in all; alone it defaults to 200)
         "element_throughput": ["--elements", "100", "--baseline-runs", "2", "--quiet-wait", "3"],
         "callback_latency": ["--rate", "20", "--databases", "sqlite"],  # --tasks chosen from the time left
         # Judged on windows with both servers loaded at once on one core (20 of 2 s at the defaults): this machine's
