@@ -20,6 +20,7 @@ import logging
 import os
 import secrets
 import socket
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,7 +30,15 @@ ENV = "REELGATE_WAKE_DIR"
 TASK_DUE = b"t"
 CALLBACK_DUE = b"d"
 SUFFIX = ".sock"
+MAX_ROOT = 60  # + "/reelgate-wake-xxxxxxxx/" (24) + "<pid>-<8 hex>.sock" (up to 21) stays under 108 bytes
 RESCAN_SECONDS = 1.0  # how long a sender trusts its list of listeners (a new worker process is found this late)
+
+
+def wake_root() -> str:
+    """Where to make a wake directory: the temporary directory, unless its path is so long that a socket's path in
+    it would pass the 107 bytes Linux allows (pytest's and some containers' TMPDIR do), then /tmp."""
+    root = tempfile.gettempdir()
+    return root if len(root) <= MAX_ROOT else "/tmp"
 
 
 def wake_dir_from_env() -> Path | None:

@@ -123,10 +123,17 @@ def test_a_killed_worker_process_is_restarted_and_its_tasks_taken_over(tmp_path:
     asyncio.run(_settled_once(db_url, len(ids)))
 
 
+def _wake_dir(pid: int) -> Path:
+    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return Path(next(v for v in environ if v.startswith(b"REELGATE_WAKE_DIR=")).split(b"=", 1)[1].decode())
+
+
 def test_serve_stops_its_worker_processes_and_metrics_add_them_up(tmp_path: Path, media: MediaServer) -> None:
-    (tmp_path / "tmp").mkdir()
+    # A temporary directory too long for a socket's path: the wake directory is made in /tmp instead.
+    long_tmp = tmp_path / ("t" * 60)
+    long_tmp.mkdir()
     env = reelgate_env(tmp_path / "data", f"sqlite:///{tmp_path / 'r.db'}", REELGATE_WORKER_PROCESSES="2",
-                       TMPDIR=str(tmp_path / "tmp"))  # fmt: skip
+                       TMPDIR=str(long_tmp))  # fmt: skip
     key = create_key(env, credits=5)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -134,8 +141,8 @@ def test_serve_stops_its_worker_processes_and_metrics_add_them_up(tmp_path: Path
     try:
         _wait_for(lambda: len(_children(server.popen.pid)) == 2, 20, "serve did not start 2 worker processes")
         children = _children(server.popen.pid)
-        _wait_for(lambda: len(list((tmp_path / "tmp").glob("reelgate-wake-*/*.sock"))) == 2, 20,
-                  "each worker process listens for wake-ups")  # fmt: skip
+        wake_dir = _wake_dir(children[0])
+        _wait_for(lambda: len(list(wake_dir.glob("*.sock"))) == 2, 20, "each worker process listens for wake-ups")
         assert _wait_terminal(base, key, _submit(base, key, media, 3))[0]["status"] == "completed"
         page = httpx.get(f"{base}/metrics").text
         finished = re.findall(r'^reelgate_tasks_finished_total\{[^}]*status="completed"[^}]*\} (\S+)$', page, re.M)
@@ -144,7 +151,8 @@ def test_serve_stops_its_worker_processes_and_metrics_add_them_up(tmp_path: Path
         assert server.popen.wait(20) == -signal.SIGTERM  # stopped as asked, after its worker processes
     finally:
         server.kill()
-    assert not list((tmp_path / "tmp").glob("reelgate-wake-*")), "the wake directory was left behind"
+    assert not wake_dir.exists(), "the wake directory was left behind"
+    assert "cannot listen for wake-ups" not in (tmp_path / "serve.log").read_text()
     assert not [pid for pid in children if Path(f"/proc/{pid}").exists()], "a worker process outlived serve"
 
 

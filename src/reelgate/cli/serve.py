@@ -140,13 +140,15 @@ def _worker_processes(count: int, *, wake: bool = True) -> Iterator[None]:
     process wakes them through a private wake directory (reelgate.wakeup)."""
     from reelgate.supervisor import WorkerProcesses
     from reelgate.wakeup import ENV as WAKE_ENV
+    from reelgate.wakeup import wake_root
 
     if count <= 0:
         yield
         return
     with contextlib.ExitStack() as stack:  # unwound in reverse: processes stopped, then the directory removed
         if wake:
-            os.environ[WAKE_ENV] = stack.enter_context(tempfile.TemporaryDirectory(prefix="reelgate-wake-"))
+            wake_dir = tempfile.TemporaryDirectory(prefix="reelgate-wake-", dir=wake_root())
+            os.environ[WAKE_ENV] = stack.enter_context(wake_dir)
             stack.callback(os.environ.pop, WAKE_ENV, None)
         children = WorkerProcesses(count, dict(os.environ), on_exit=_forget_metrics)
         children.start()
