@@ -1,7 +1,8 @@
 """Read reference media from Base64 or from a URL: bounded in size and time, every hop checked by netguard.
 
 A URL that cannot be fetched fails naming the field, the host and the reason in words safe for a tenant
-(media/failures.py); the operator's log gets the whole story.
+(media/failures.py); the operator's log gets the whole story. A fetch that is cancelled hands its connection back
+to the client's pool before the cancellation reaches its caller (``_apart``).
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ import binascii
 import logging
 import re
 import ssl
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from http import HTTPStatus
 from typing import Literal
 
+import anyio
 import httpx
 
 from reelgate import __version__
@@ -140,8 +144,7 @@ async def load_media(
         raise MediaError(code, f"{field} {problem}", param=field)
     visited = [source]  # the caller's URL, then every redirect target followed
     try:
-        async with asyncio.timeout(limits.total_timeout):
-            return await _follow(visited, kind, limits, client, allow_private)
+        return await _apart(partial(_follow, visited, kind, limits, client, allow_private), limits)
     except TimeoutError:
         failed = _Failed(f"the download did not finish within {limits.total_timeout:g} s")
     except _Failed as exc:
@@ -149,6 +152,49 @@ async def load_media(
     message = f"could not fetch {field} from {_where(source, visited[-1])}: {failed.reason}"
     _log_failure(failed, field=field, url=visited[-1], hops=len(visited) - 1, task_id=task_id)
     raise MediaError(code, message, param=field)
+
+
+async def _apart(fetch: Callable[[], Awaitable[bytes]], limits: FetchLimits) -> bytes:
+    """``fetch()`` in a task of its own under the total deadline; the caller's cancellation reaches it as an anyio
+    cancel, and propagates once the fetch has let go of its connection.
+
+    httpcore (1.0.9, the latest) tidies a cancelled request up (its response stream, its place in the pool) inside
+    anyio shields, and a native ``Task.cancel()`` (a cancelled task, a TaskGroup cancelling an item's siblings,
+    ``asyncio.timeout``) goes straight through them: cancelled at the wrong moment, a request leaves its connection
+    ACTIVE or NEW in the pool for good, an open socket and a lost pool place each time (encode/httpcore#1093, #830).
+    An anyio cancel scope honours those shields, so this fetch is only ever cancelled through one.
+    """
+    scope = anyio.CancelScope(deadline=anyio.current_time() + limits.total_timeout)
+
+    async def run() -> bytes:
+        with scope:
+            return await fetch()
+        raise TimeoutError  # the scope swallowed its own cancel: the deadline passed (or the caller gave up)
+
+    task = asyncio.create_task(run())
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        # Takes effect at the fetch's next await (at once while connecting or reading), but never inside httpcore's
+        # shielded clean-up, which is local work (closing a socket, updating the pool).
+        scope.cancel()
+        await _settle(task, limits.read_timeout)
+        raise
+
+
+async def _settle(task: asyncio.Task[bytes], bound: float) -> None:
+    """Wait, up to ``bound`` seconds and through repeated cancels, for a cancelled fetch to finish tidying up.
+
+    Only a courtesy to the caller (its connection is back in the pool when its CancelledError arrives): the fetch
+    tidies up in its own task whether or not anyone waits, and ``asyncio.shield`` retrieves its outcome.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + bound
+    while not task.done() and (left := deadline - loop.time()) > 0:
+        try:
+            await asyncio.wait([task], timeout=left)
+        except asyncio.CancelledError:
+            continue  # cancelled again (a TaskGroup and a lost lease at once): the caller's CancelledError follows
 
 
 def _host(url: str) -> str:
