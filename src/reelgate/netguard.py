@@ -369,6 +369,7 @@ class _GuardedTransport(httpx.AsyncHTTPTransport):
             network_backend=backend,
             max_connections=100,
             max_keepalive_connections=20,
+            keepalive_expiry=5.0,  # httpx's own default; a bare httpcore pool keeps idle connections forever
         )
 
 

@@ -85,6 +85,14 @@ _SHOWN = (
     "CASE WHEN lease_expires >= :now THEN 1 ELSE 0 END AS in_flight"
 )
 
+_WITH_ATTEMPTS = (
+    "SELECT d.id, d.task_id, d.url, d.status, d.attempts, d.next_attempt, d.created, d.finished_at, d.resends, "
+    "CASE WHEN d.lease_expires >= :now THEN 1 ELSE 0 END AS in_flight, a.attempt AS a_attempt, "
+    "a.started_at AS a_started_at, a.status_code AS a_status_code, a.error AS a_error, a.latency_ms AS a_latency_ms, "
+    "a.next_attempt AS a_next_attempt FROM deliveries d LEFT JOIN delivery_attempts a ON a.delivery_id = d.id "
+    "WHERE d.task_id = :t ORDER BY a.attempt"
+)
+
 
 @dataclass(frozen=True)
 class Resend:
@@ -155,15 +163,16 @@ class DeliveryStore:
         now = time.time() if now is None else now
 
         async def work(c: Conn) -> tuple[Row | None, list[Row]]:
-            d = await c.one(f"SELECT {_SHOWN} FROM deliveries WHERE task_id = :t", {"t": task_id, "now": now})
-            if d is None:
+            # One statement, so one snapshot: two would let PostgreSQL show a delivery still pending beside the
+            # attempt that delivered it (read committed), when the dispatcher commits between them.
+            rows = await c.all(_WITH_ATTEMPTS, {"t": task_id, "now": now})
+            if not rows:
                 return None, []
-            rows = await c.all(
-                "SELECT attempt, started_at, status_code, error, latency_ms, next_attempt FROM delivery_attempts "
-                "WHERE delivery_id = :d ORDER BY attempt",
-                {"d": d["id"]},
-            )
-            return d, rows
+            delivery: Row = {k: rows[0][k] for k in rows[0].keys() if not k.startswith("a_")}
+            attempts: list[Row] = [
+                {k[2:]: r[k] for k in r.keys() if k.startswith("a_")} for r in rows if r["a_attempt"] is not None
+            ]
+            return delivery, attempts
 
         return await self.db.read(work)
 
