@@ -28,6 +28,9 @@ ERRORS_KEY = "_worker_errors"
 SWEEP_EVERY = 1.0
 PURGE_EVERY = 3600.0
 HOUR = 3600.0
+# A task's progress is written at most this often (its first report at once): each write is a database write
+# acknowledged after a fsync of the log, and the local engine reports four times in a few hundred milliseconds.
+PROGRESS_EVERY = 0.25
 STORAGE_DOWN = "Stored media could not be read or written (the object storage is unreachable); try again later."
 
 
@@ -37,8 +40,13 @@ class _Context:
     def __init__(self, worker: Worker, task_id: str) -> None:
         self._worker = worker
         self._task_id = task_id
+        self._progress_at: float | None = None  # time.monotonic() of the last progress written
 
     async def progress(self, percent: int) -> None:
+        now = time.monotonic()
+        if self._progress_at is not None and now - self._progress_at < PROGRESS_EVERY:
+            return  # the next report (or the terminal 100) says more; a poll meanwhile sees the last one written
+        self._progress_at = now
         tasks = self._worker.service.store.tasks
         await tasks.progress(self._task_id, self._worker.name, min(percent, 99), time.time())
 
