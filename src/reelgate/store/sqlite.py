@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import os
 import sqlite3
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +111,7 @@ class SqliteDatabase:
         self._batch: list[asyncio.Future[bool]] = []  # resolved True once committed, False to run again
         self._in_tx = False
         self._commit_task: asyncio.Task[None] | None = None
+        self._threads: set[asyncio.Future[None]] = set()  # fsyncs and checkpoints under way on threads
 
     async def read(self, work: Work[T]) -> T:
         try:
@@ -234,7 +235,7 @@ class SqliteDatabase:
                 batch, self._unsynced = self._unsynced, []
                 outcome: bool | BaseException = True
                 try:
-                    await asyncio.to_thread(self._fsync_wal)
+                    await self._on_thread(self._fsync_wal)
                 except OSError as exc:
                     outcome = StoreUnavailable(f"could not sync the database log: {exc}")
                 _resolve(batch, outcome)
@@ -257,7 +258,7 @@ class SqliteDatabase:
         go on beside never catches up, and the WAL is reused from its start only after one that did.
         """
         try:
-            await asyncio.to_thread(self._checkpoint_now)
+            await self._on_thread(self._checkpoint_now)
         finally:
             self._checkpoint_task = None
 
@@ -276,12 +277,24 @@ class SqliteDatabase:
     async def ping(self) -> None:
         await self.read(lambda c: c.one("SELECT 1"))
 
+    async def _on_thread(self, fn: Callable[[], None]) -> None:
+        """``fn`` on a thread, tracked until the thread is done, whatever happens to the awaiting task."""
+        work = asyncio.ensure_future(asyncio.to_thread(fn))
+        self._threads.add(work)
+        work.add_done_callback(self._threads.discard)
+        await asyncio.shield(work)
+
     async def close(self) -> None:
         if self._commit_task is not None:
             await self._commit_task
         for task in (self._sync_task, self._checkpoint_task):
             if task is not None:
                 await task
+        if self._threads:
+            # A cancelled sync or checkpoint leaves its thread running on the WAL's fd or the writer connection:
+            # closing either under it is undefined behaviour in SQLite's C code (`reelgate demo` died of SIGSEGV on
+            # Ctrl-C now and then, a fsync thread under way in the fault handler's dump).
+            await asyncio.wait(self._threads)
         if self._wal_fd is not None:
             os.close(self._wal_fd)
             self._wal_fd = None
