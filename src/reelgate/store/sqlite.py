@@ -112,6 +112,7 @@ class SqliteDatabase:
         self._in_tx = False
         self._commit_task: asyncio.Task[None] | None = None
         self._threads: set[asyncio.Future[None]] = set()  # fsyncs and checkpoints under way on threads
+        self._closed = False
 
     async def read(self, work: Work[T]) -> T:
         try:
@@ -120,6 +121,8 @@ class SqliteDatabase:
             raise StoreUnavailable(str(exc)) from exc
 
     async def write(self, work: Work[T]) -> T:
+        if self._closed:  # a straggler after shutdown: refused, never run on a closed connection
+            raise StoreUnavailable("the database is closed")
         while True:
             await self._join_transaction()
             # No await between joining and the work: it runs inside the open transaction it joined.
@@ -238,6 +241,8 @@ class SqliteDatabase:
                     await self._on_thread(self._fsync_wal)
                 except OSError as exc:
                     outcome = StoreUnavailable(f"could not sync the database log: {exc}")
+                except RuntimeError as exc:  # the loop is shutting down: its executor takes no more work
+                    outcome = StoreUnavailable(f"could not sync the database log: {exc}")
                 _resolve(batch, outcome)
         finally:
             self._sync_task = None
@@ -285,6 +290,7 @@ class SqliteDatabase:
         await asyncio.shield(work)
 
     async def close(self) -> None:
+        self._closed = True
         if self._commit_task is not None:
             await self._commit_task
         for task in (self._sync_task, self._checkpoint_task):
