@@ -168,9 +168,12 @@ class DeliveryStore:
             rows = await c.all(_WITH_ATTEMPTS, {"t": task_id, "now": now})
             if not rows:
                 return None, []
-            delivery: Row = {k: rows[0][k] for k in rows[0].keys() if not k.startswith("a_")}
+            # keys(): iterating an sqlite3.Row yields its values.
+            delivery: Row = {k: rows[0][k] for k in rows[0].keys() if not k.startswith("a_")}  # noqa: SIM118
             attempts: list[Row] = [
-                {k[2:]: r[k] for k in r.keys() if k.startswith("a_")} for r in rows if r["a_attempt"] is not None
+                {k[2:]: r[k] for k in r.keys() if k.startswith("a_")}  # noqa: SIM118
+                for r in rows
+                if r["a_attempt"] is not None
             ]
             return delivery, attempts
 
