@@ -28,6 +28,12 @@ def test_two_worker_processes_hold_the_channel_cap(tmp_path: Path, db_url: str) 
         verbose = {**env, "REELGATE_LOG_LEVEL": "INFO"}  # each create is logged: both processes must have made some
         workers = [Proc(verbose, "worker", "--no-dispatch", log=tmp_path / f"w{i}.log") for i in range(2)]
         try:
+            # Both claiming before the first submit: on a loaded machine one could start after the other had made
+            # every create, and the test is about two processes sharing the cap.
+            started = time.monotonic() + 30
+            while not all("worker started" in (tmp_path / f"w{i}.log").read_text() for i in range(2)):
+                assert time.monotonic() < started, "the worker processes did not start"
+                time.sleep(0.1)
             body = {"model": "kling-v3-text-to-video", "prompt": "tide", "duration": 3}
             ids = []
             for _ in range(TASKS):
