@@ -16,6 +16,7 @@ from fakes.media_server import MediaServer
 from fakes.receiver import Receiver
 from procs import Proc, create_key, free_port, reelgate_env, serve
 from reelgate.store.sql import Store
+from settled import ledger_is_exact, wait_terminal
 
 FRONT = mediagen.jpeg(768, 1024, scene=1)
 SIDE = mediagen.jpeg(768, 1024, scene=2)
@@ -44,32 +45,6 @@ def _body(media: MediaServer, callback: str | None = None) -> dict[str, object]:
     return body
 
 
-def _wait_terminal(base: str, key: str, ids: list[str], timeout: float = 60) -> list[dict[str, object]]:
-    deadline = time.monotonic() + timeout
-    headers = {"Authorization": f"Bearer {key}"}
-    while time.monotonic() < deadline:
-        tasks = [httpx.get(f"{base}/v1/tasks/{i}", headers=headers).json() for i in ids]
-        if all(t["status"] in ("completed", "failed") for t in tasks):
-            return tasks
-        time.sleep(0.2)
-    raise AssertionError("not every task reached a terminal state after the restart")
-
-
-async def _ledger_is_exact(db_url: str, ids: list[str]) -> None:
-    store = await Store.open(db_url, pool_size=2)
-    try:
-        acct = await store.accounts.account_id("acme")
-        assert acct is not None
-        view = await store.accounts.view(acct)
-        sums = await store.accounts.ledger_sums(acct)
-        assert view.balance.reserved == 0 and view.in_flight == 0
-        assert sums["reserve"] == len(ids) * 1000 == sums.get("capture", 0) + sums.get("release", 0)
-        assert view.balance.captured == sums.get("capture", 0)
-        assert view.balance.granted == sums["grant"]
-    finally:
-        await store.close()
-
-
 def test_kill_9_mid_task_then_restart(tmp_path: Path, db_url: str, slow_media: MediaServer) -> None:
     env = reelgate_env(tmp_path / "data", db_url, REELGATE_LEASE_SECONDS="1.5", REELGATE_WORKER_CONCURRENCY="4")
     key = create_key(env, credits=30)
@@ -83,12 +58,12 @@ def test_kill_9_mid_task_then_restart(tmp_path: Path, db_url: str, slow_media: M
         time.sleep(0.3)  # some tasks are now mid-fetch, holding leases
         server.kill()
         server = serve(env, port, tmp_path / "serve.log")
-        tasks = _wait_terminal(base, key, ids)
+        tasks = wait_terminal(base, key, ids)
     finally:
         server.kill()
     assert all(t["status"] == "completed" for t in tasks), [t.get("error") for t in tasks]
     assert len({t["result_data"]["element_id"] for t in tasks}) == len(ids)  # type: ignore[index]
-    asyncio.run(_ledger_is_exact(db_url, ids))
+    asyncio.run(ledger_is_exact(db_url, ids))
 
 
 def test_outbox_survives_kill_between_commit_and_send(tmp_path: Path, db_url: str) -> None:
@@ -109,7 +84,7 @@ def test_outbox_survives_kill_between_commit_and_send(tmp_path: Path, db_url: st
             headers = {"Authorization": f"Bearer {key}"}
             task_id = httpx.post(f"http://127.0.0.1:{port}/v1/videos/generations", headers=headers,
                                  json={**body, "callback_url": hook.url()}).json()["id"]  # fmt: skip
-            _wait_terminal(f"http://127.0.0.1:{port}", key, [task_id])
+            wait_terminal(f"http://127.0.0.1:{port}", key, [task_id])
             worker.kill()
             assert hook.received == []
             webhook_id = asyncio.run(_delivery_id(env["REELGATE_DATABASE_URL"], task_id))

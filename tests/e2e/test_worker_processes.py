@@ -17,7 +17,7 @@ import pytest
 from fakes import mediagen
 from fakes.media_server import MediaServer
 from procs import Proc, create_key, free_port, free_ports, reelgate_env, serve
-from reelgate.store.sql import Store
+from settled import ledger_is_exact, wait_terminal
 
 FRONT = mediagen.jpeg(768, 1024, scene=1)
 SIDE = mediagen.jpeg(768, 1024, scene=2)
@@ -76,28 +76,10 @@ def _submit(base: str, key: str, media: MediaServer, count: int) -> list[str]:
             for _ in range(count)]  # fmt: skip
 
 
-def _wait_terminal(base: str, key: str, ids: list[str], timeout: float = 60) -> list[dict[str, object]]:
-    headers = {"Authorization": f"Bearer {key}"}
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        tasks = [httpx.get(f"{base}/v1/tasks/{i}", headers=headers).json() for i in ids]
-        if all(t["status"] in ("completed", "failed") for t in tasks):
-            return tasks
-        time.sleep(0.1)
-    raise AssertionError("not every task reached a terminal state")
-
-
-async def _settled_once(db_url: str, count: int) -> None:
-    store = await Store.open(db_url, pool_size=2)
-    try:
-        acct = await store.accounts.account_id("acme")
-        assert acct is not None
-        view = await store.accounts.view(acct)
-        sums = await store.accounts.ledger_sums(acct)
-        assert view.balance.reserved == 0 and view.in_flight == 0
-        assert sums["reserve"] == count * 1000 == sums.get("capture", 0) + sums.get("release", 0)
-    finally:
-        await store.close()
+def _completed(page: str) -> float:
+    """Completed tasks counted on a /metrics page, over every model and code."""
+    found = re.findall(r'^reelgate_tasks_finished_total\{[^}]*status="completed"[^}]*\} (\S+)$', page, re.M)
+    return sum(float(n) for n in found)
 
 
 def test_a_killed_worker_process_is_restarted_and_its_tasks_taken_over(tmp_path: Path, db_url: str,
@@ -115,12 +97,12 @@ def test_a_killed_worker_process_is_restarted_and_its_tasks_taken_over(tmp_path:
         os.kill(first[0], signal.SIGKILL)
         _wait_for(lambda: len(_children(server.popen.pid)) == 2 and first[0] not in _children(server.popen.pid), 20,
                   "the killed worker process was not replaced")  # fmt: skip
-        tasks = _wait_terminal(base, key, ids)
+        tasks = wait_terminal(base, key, ids)
     finally:
         server.kill()
     assert [t["status"] for t in tasks] == ["completed"] * len(ids), [t.get("error") for t in tasks]
     assert "worker process died; restarting it" in (tmp_path / "serve.log").read_text()
-    asyncio.run(_settled_once(db_url, len(ids)))
+    asyncio.run(ledger_is_exact(db_url, ids))
 
 
 def _wake_dir(pid: int) -> Path:
@@ -143,10 +125,8 @@ def test_serve_stops_its_worker_processes_and_metrics_add_them_up(tmp_path: Path
         children = _children(server.popen.pid)
         wake_dir = _wake_dir(children[0])
         _wait_for(lambda: len(list(wake_dir.glob("*.sock"))) == 2, 20, "each worker process listens for wake-ups")
-        assert _wait_terminal(base, key, _submit(base, key, media, 3))[0]["status"] == "completed"
-        page = httpx.get(f"{base}/metrics").text
-        finished = re.findall(r'^reelgate_tasks_finished_total\{[^}]*status="completed"[^}]*\} (\S+)$', page, re.M)
-        assert sum(float(n) for n in finished) == 3  # counted in the worker processes, read through the API
+        assert wait_terminal(base, key, _submit(base, key, media, 3))[0]["status"] == "completed"
+        assert _completed(httpx.get(f"{base}/metrics").text) == 3  # counted in the worker processes, read here
         os.kill(server.popen.pid, signal.SIGTERM)
         assert server.popen.wait(20) == -signal.SIGTERM  # stopped as asked, after its worker processes
     finally:
@@ -188,11 +168,9 @@ def test_worker_command_runs_several_processes_with_summed_metrics(tmp_path: Pat
     try:
         _wait_for(lambda: len(_children(workers.popen.pid)) == 2, 20, "worker did not start 2 processes")
         children = _children(workers.popen.pid)
-        tasks = _wait_terminal(base, key, _submit(base, key, media, 4))
+        tasks = wait_terminal(base, key, _submit(base, key, media, 4))
         assert [t["status"] for t in tasks] == ["completed"] * 4
-        page = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
-        finished = re.findall(r'^reelgate_tasks_finished_total\{[^}]*status="completed"[^}]*\} (\S+)$', page, re.M)
-        assert sum(float(n) for n in finished) == 4
+        assert _completed(httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text) == 4
         os.kill(workers.popen.pid, signal.SIGTERM)
         assert workers.popen.wait(20) == 0
         assert not [pid for pid in children if _alive(pid)]
