@@ -239,9 +239,7 @@ class SqliteDatabase:
                 outcome: bool | BaseException = True
                 try:
                     await self._on_thread(self._fsync_wal)
-                except OSError as exc:
-                    outcome = StoreUnavailable(f"could not sync the database log: {exc}")
-                except RuntimeError as exc:  # the loop is shutting down: its executor takes no more work
+                except (OSError, RuntimeError) as exc:  # RuntimeError: the loop's executor is shut down
                     outcome = StoreUnavailable(f"could not sync the database log: {exc}")
                 _resolve(batch, outcome)
         finally:

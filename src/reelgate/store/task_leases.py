@@ -3,6 +3,7 @@ the due queue (a vendor's callback hint moves a waiting task up it)."""
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -123,12 +124,14 @@ async def claim(db: Database, lock: str, owner: str, now: float, lease: float, l
     return await db.write(work)
 
 
+@functools.cache  # built once per dialect: a worker claims at every poll
 def candidates_sql(dialect: str) -> str:
     """The statement that chooses a claim's candidates, in turns, on ``dialect`` (:now, :m = how many)."""
     names = {"live": ACTIVE, "due": _DUE, **_INDEXES[dialect]}
     return _CANDIDATES.format(room=_ROOM.format(**names), picked=_PICKED[dialect].format(**names))
 
 
+@functools.cache
 def take_sql(dialect: str, lock: str) -> str:
     """The statement that leases a claim's candidates on ``dialect``, holding ``lock`` on each it takes."""
     return _TAKE[dialect].format(lock=lock)
